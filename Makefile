@@ -1,0 +1,102 @@
+# data-stack-k8s — the one task runner. `make help` lists every target.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamp changes when the Python lock changes, so `make` reinstalls only then.
+VENV_STAMP := $(VENV)/.stamp-$(shell cat apps/pyproject.toml | sha256sum | cut -c1-12)
+LOCAL := .local
+
+# `make run SOURCE=synthetic` works offline; any job variable can be passed the same way.
+SOURCE ?=
+START ?=
+END ?=
+PYTEST_ARGS ?=
+
+export MEDALLION_JARS_DIR ?= $(CURDIR)/.cache/jars
+
+##@ Quick start
+.PHONY: run
+run: setup-run ## Run ingest → silver → gold → publish (SOURCE=synthetic for offline; START/END=YYYY-MM-DD)
+	@if [[ -z "$${ANALYTICS_DSN:-}" ]]; then \
+	  tools/install-postgres.sh >/dev/null; \
+	  eval "$$($(PY) tools/servers.py postgres start --dir $(LOCAL)/postgres --port 54329)"; \
+	  export ANALYTICS_DSN; echo "publishing to the local PostgreSQL at $$ANALYTICS_DSN (make stop ends it)"; \
+	fi; \
+	$(if $(SOURCE),MARKET_SOURCE=$(SOURCE)) $(VENV)/bin/medallion run \
+	  $(if $(START),--start $(START)) $(if $(END),--end $(END)) --report reports/latest
+
+.PHONY: test
+test: setup ## Run the whole test suite (unit, integration on real servers, manifests, DAGs)
+	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+##@ Setup (each step is a no-op when already done)
+.PHONY: setup setup-run venv jars minio postgres manifest-tools
+setup: setup-run minio postgres manifest-tools ## Install everything the tests need
+
+setup-run: venv jars ## Install what `make run` needs (venv + Spark jar closure)
+
+venv: $(VENV_STAMP) ## Create .venv with the pinned Python packages
+$(VENV_STAMP): apps/pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q pip==26.3
+	$(PY) -m pip install -q -e apps --group apps/pyproject.toml:test
+	@rm -f $(VENV)/.stamp-* && touch $@
+
+jars: venv ## Fetch the pinned Spark/Delta/S3A jar closure from Maven into .cache/jars
+	@PYTHON=$(PY) tools/fetch-jars.sh
+
+minio: ## Build the pinned MinIO server from its Go module into .cache/bin
+	@tools/install-minio.sh
+
+postgres: ## Install PostgreSQL server binaries (Debian package) if missing
+	@tools/install-postgres.sh
+
+manifest-tools: ## Install kustomize 5.8.1, the schema validator, checkov, yamllint
+	@tools/manifest-tools.sh
+
+##@ Tests and checks
+.PHONY: test-unit test-integration test-manifests test-dags lint
+test-unit: venv jars ## Unit tests only (no servers)
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup ## Integration tests on real MinIO, PostgreSQL and Spark
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+test-manifests: venv manifest-tools ## Offline checks of every rendered manifest
+	$(VENV)/bin/pytest tests/manifests $(PYTEST_ARGS)
+
+lint: venv ## ruff and yamllint
+	$(VENV)/bin/ruff check apps tests dags tools
+	$(VENV)/bin/yamllint -s .
+
+##@ Cluster (needs Docker, kind and kubectl)
+.PHONY: up down creds status
+up: ## Create the kind cluster, install Argo CD, hand everything else to Argo CD
+	@bootstrap/up.sh
+
+down: ## Delete the kind cluster
+	@bootstrap/down.sh
+
+creds: ## Print the generated credentials and UI addresses
+	@bootstrap/creds.sh
+
+status: ## Show each Argo CD Application's sync and health
+	@bootstrap/status.sh
+
+##@ Housekeeping
+.PHONY: stop clean help
+stop: ## Stop the local PostgreSQL/MinIO started by `make run`
+	@$(PY) tools/servers.py postgres stop --dir $(LOCAL)/postgres || true
+	@$(PY) tools/servers.py minio stop --dir $(LOCAL)/minio || true
+
+clean: stop ## Remove the local lake, reports and local servers' data (keeps caches)
+	rm -rf .lakehouse reports $(LOCAL)
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} \
+	  /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5); next} \
+	  /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
