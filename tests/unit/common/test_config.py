@@ -1,0 +1,62 @@
+import pytest
+
+from medallion.common.config import DEFAULT_WATCHLIST, ConfigError, load_config
+
+S3_ENV = {
+    "LAKE_ROOT": "s3://lake",
+    "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+    "AWS_ACCESS_KEY_ID": "id",
+    "AWS_SECRET_ACCESS_KEY": "secret",
+}
+
+
+def test_defaults_are_a_local_lake_and_the_live_source(tmp_path):
+    config = load_config({"LAKE_ROOT": str(tmp_path)})
+    assert not config.is_s3
+    assert config.lake_path("silver", "prices") == f"{tmp_path}/silver/prices"
+    assert config.market_source == "yahoo"
+    assert config.watchlist == DEFAULT_WATCHLIST
+    assert config.bar_interval == "1d"
+
+
+def test_s3_root_maps_to_s3a_for_spark():
+    config = load_config(S3_ENV)
+    assert config.is_s3 and config.bucket == "lake"
+    assert config.lake_path("gold", "daily") == "s3a://lake/gold/daily"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({**S3_ENV, "S3_ENDPOINT_URL": ""}, "S3_ENDPOINT_URL"),
+        ({**S3_ENV, "AWS_SECRET_ACCESS_KEY": ""}, "AWS_SECRET_ACCESS_KEY"),
+        ({"LAKE_ROOT": "s3a://lake"}, "LAKE_ROOT"),
+        ({"LAKE_ROOT": "hdfs://x/y"}, "LAKE_ROOT"),
+        ({"MARKET_SOURCE": "bloomberg"}, "MARKET_SOURCE"),
+        ({"MARKET_SOURCE": "alphavantage"}, "ALPHAVANTAGE_API_KEY"),
+        ({"BAR_INTERVAL": "7m"}, "BAR_INTERVAL"),
+        ({"WATCHLIST": " , "}, "WATCHLIST"),
+        ({"WATCHLIST": "AAPL,DROP TABLE"}, "WATCHLIST"),
+        ({"HTTP_TIMEOUT_S": "soon"}, "HTTP_TIMEOUT_S"),
+        ({"HTTP_CONCURRENCY": "0"}, "HTTP_CONCURRENCY"),
+        ({"ANALYTICS_DSN": "mysql://x"}, "ANALYTICS_DSN"),
+    ],
+)
+def test_a_bad_setting_fails_with_its_name(env, named):
+    with pytest.raises(ConfigError, match=named):
+        load_config(env)
+
+
+def test_watchlist_is_normalised_and_deduplicated():
+    config = load_config({"WATCHLIST": "aapl, msft ,AAPL,7203.T"})
+    assert config.watchlist == ("AAPL", "MSFT", "7203.T")
+
+
+def test_publish_without_a_dsn_says_how_to_get_one():
+    with pytest.raises(ConfigError, match="ANALYTICS_DSN"):
+        load_config({}).require_analytics_dsn()
+
+
+def test_secrets_never_appear_in_the_repr():
+    config = load_config({**S3_ENV, "ANALYTICS_DSN": "postgresql://u:pw@h/db"})
+    assert "secret" not in repr(config) and "pw@" not in repr(config)
