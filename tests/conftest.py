@@ -187,10 +187,14 @@ def postgres_server(_postgres_instance: PgServer) -> Iterator[PgDatabase]:
     import psycopg
 
     dbname = "t_" + secrets.token_hex(6)
-    with psycopg.connect(_postgres_instance.dsn(_postgres_instance.admin_db), autocommit=True) as conn:
+    with psycopg.connect(
+        _postgres_instance.dsn(_postgres_instance.admin_db), autocommit=True
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
     yield PgDatabase(_postgres_instance, dbname)
-    with psycopg.connect(_postgres_instance.dsn(_postgres_instance.admin_db), autocommit=True) as conn:
+    with psycopg.connect(
+        _postgres_instance.dsn(_postgres_instance.admin_db), autocommit=True
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 

@@ -117,11 +117,19 @@ class MinioServer:
         log = data_dir / "server.log"
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [
-                minio_binary(), "server", str(data_dir / "data"), "--quiet",
-                "--address", f"127.0.0.1:{server.port}",
-                "--console-address", f"127.0.0.1:{server.console_port}",
+                minio_binary(),
+                "server",
+                str(data_dir / "data"),
+                "--quiet",
+                "--address",
+                f"127.0.0.1:{server.port}",
+                "--console-address",
+                f"127.0.0.1:{server.console_port}",
             ],
-            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         server.pid = proc.pid
 
@@ -174,7 +182,7 @@ def _postgres_user() -> dict[str, str]:
         pwd.getpwnam("postgres")
     except KeyError:
         raise ServerUnavailable(
-            "running as root needs a `postgres` system user (Debian's postgresql package creates it)"
+            "running as root needs a `postgres` system user (Debian's postgresql creates it)"
         ) from None
     return {"user": "postgres", "group": "postgres"}
 
@@ -201,16 +209,43 @@ class PostgresServer:
         if not (pgdata / "PG_VERSION").exists():
             # trust on loopback only: a throwaway server for tests and local runs
             subprocess.run(  # noqa: S603
-                [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres",
-                 "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
-                check=True, capture_output=True, **as_user,
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                check=True,
+                capture_output=True,
+                **as_user,
             )
         server = cls(data_dir=data_dir, port=port or free_port())
         proc = subprocess.Popen(  # noqa: S603
-            [str(bindir / "postgres"), "-D", str(pgdata),
-             "-h", "127.0.0.1", "-p", str(server.port), "-k", str(data_dir),
-             "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=60"],
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True, **as_user,
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(pgdata),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                "-k",
+                str(data_dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=60",
+            ],
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **as_user,
         )
         server.pid = proc.pid
 
@@ -241,7 +276,9 @@ def _state_file(data_dir: Path) -> Path:
 
 
 def _cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("server", choices=["postgres", "minio"])
     parser.add_argument("action", choices=["start", "stop", "env"])
     parser.add_argument("--dir", type=Path, required=True, help="data directory of the server")
@@ -275,8 +312,12 @@ def _cli(argv: list[str] | None = None) -> int:
             info = {"pid": pg.pid, "dsn": pg.dsn()}
         else:
             mn = MinioServer.start(data_dir, args.port)
-            info = {"pid": mn.pid, "endpoint": mn.endpoint,
-                    "access_key": mn.access_key, "secret_key": mn.secret_key}
+            info = {
+                "pid": mn.pid,
+                "endpoint": mn.endpoint,
+                "access_key": mn.access_key,
+                "secret_key": mn.secret_key,
+            }
         state.write_text(json.dumps(info))
         os.chmod(state, 0o600)
     if info is None:

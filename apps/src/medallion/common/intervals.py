@@ -58,11 +58,15 @@ def add_interval_arguments(parser: argparse.ArgumentParser, required: bool = Tru
     group = parser.add_argument_group("interval (half-open, UTC dates)")
     group.add_argument("--start", type=parse_day, help="first day to process, e.g. 2026-01-05")
     group.add_argument("--end", type=parse_day, help="day after the last one (exclusive)")
-    group.add_argument("--date", type=parse_day, help="one logical date: same as --start D --end D+1")
+    group.add_argument(
+        "--date", type=parse_day, help="one logical date: same as --start D --end D+1"
+    )
     parser.set_defaults(_interval_required=required)
 
 
-def interval_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Interval | None:
+def interval_from_args(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> Interval | None:
     if args.date is not None:
         if args.start is not None or args.end is not None:
             parser.error("give either --date or --start/--end, not both")

@@ -1,0 +1,1 @@
+"""The ingestor: market API responses -> bronze, verbatim and write-once."""
