@@ -34,8 +34,8 @@ test: setup ## Run the whole test suite (unit, integration on real servers, mani
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 ##@ Setup (each step is a no-op when already done)
-.PHONY: setup setup-run venv jars minio postgres manifest-tools
-setup: setup-run minio postgres manifest-tools ## Install everything the tests need
+.PHONY: setup setup-run venv jars minio postgres manifest-tools ci-tools airflow
+setup: setup-run minio postgres manifest-tools ci-tools airflow ## Install everything the tests need
 
 setup-run: venv jars ## Install what `make run` needs (venv + Spark jar closure)
 
@@ -58,8 +58,14 @@ postgres: ## Install PostgreSQL server binaries (Debian package) if missing
 manifest-tools: ## Install kustomize 5.8.1, the schema validator, checkov, yamllint
 	@tools/manifest-tools.sh
 
+ci-tools: ## Install actionlint (Go module) for the workflow checks
+	@tools/ci-tools.sh
+
+airflow: ## Create .venv-airflow with the pinned Airflow 3 for the DAG tests
+	@tools/airflow-env.sh
+
 ##@ Tests and checks
-.PHONY: test-unit test-integration test-manifests test-dags lint
+.PHONY: test-unit test-integration test-manifests test-dags test-ci lint
 test-unit: venv jars ## Unit tests only (no servers)
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
@@ -68,6 +74,12 @@ test-integration: setup ## Integration tests on real MinIO, PostgreSQL and Spark
 
 test-manifests: venv manifest-tools ## Offline checks of every rendered manifest
 	$(VENV)/bin/pytest tests/manifests $(PYTEST_ARGS)
+
+test-dags: setup ## DAG import, structure and a real run against local MinIO and PostgreSQL
+	$(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
+
+test-ci: venv ci-tools manifest-tools ## Workflows, Dockerfiles, image tags and the version lock
+	$(VENV)/bin/pytest tests/ci $(PYTEST_ARGS)
 
 lint: venv ## ruff and yamllint
 	$(VENV)/bin/ruff check apps tests dags tools
@@ -86,6 +98,11 @@ creds: ## Print the generated credentials and UI addresses
 
 status: ## Show each Argo CD Application's sync and health
 	@bootstrap/status.sh
+
+##@ Images (need Docker)
+.PHONY: images
+images: ## Build all images with the overlays' tag; load them into the kind cluster if it runs
+	@tools/build-images.sh
 
 ##@ Housekeeping
 .PHONY: stop clean help
