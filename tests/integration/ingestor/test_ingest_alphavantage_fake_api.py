@@ -7,12 +7,12 @@ import logging
 from datetime import UTC, date, datetime
 
 import pytest
+
 from medallion.common.config import load_config
 from medallion.common.intervals import Interval
 from medallion.common.storage import LocalStore
 from medallion.ingestor.bronze import list_bronze_objects
 from medallion.ingestor.job import run_ingest
-
 from tests.fakes.market_api import Fault
 
 pytestmark = pytest.mark.integration

@@ -6,6 +6,7 @@ import json
 from datetime import date
 
 import pytest
+
 from medallion.common.config import load_config
 from medallion.common.intervals import Interval
 from medallion.common.storage import ObjectNotFound, S3Store, store_from_config

@@ -10,6 +10,7 @@ import time
 from datetime import UTC, date, datetime
 
 import pytest
+
 from medallion.common.config import load_config
 from medallion.common.intervals import Interval
 from medallion.common.storage import LocalStore
@@ -18,7 +19,6 @@ from medallion.ingestor.bronze import list_bronze_objects
 from medallion.ingestor.job import SourceUnavailable, run_ingest
 from medallion.ingestor.sources.base import SourceError
 from medallion.ingestor.state import StateStore
-
 from tests.fakes.market_api import Fault
 
 pytestmark = pytest.mark.integration

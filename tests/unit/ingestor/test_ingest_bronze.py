@@ -4,6 +4,7 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+
 from medallion.common.storage import LocalStore
 from medallion.ingestor.bronze import (
     BronzeWriter,

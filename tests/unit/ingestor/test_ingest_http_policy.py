@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+
 from medallion.common.config import HttpSettings
 from medallion.ingestor.http import (
     BreakerOpen,

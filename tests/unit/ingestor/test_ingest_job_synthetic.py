@@ -5,6 +5,7 @@ import logging
 from datetime import date
 
 import pytest
+
 from medallion.common.config import load_config
 from medallion.common.intervals import Interval
 from medallion.common.storage import LocalStore

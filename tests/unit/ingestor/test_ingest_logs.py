@@ -2,6 +2,7 @@ import json
 import logging
 
 import pytest
+
 from medallion.common.logs import JsonFormatter, log_summary, setup_logging
 
 pytestmark = pytest.mark.unit

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from medallion.ingestor.payloads import ERROR_KINDS, body_stats, classify
 
 pytestmark = pytest.mark.unit

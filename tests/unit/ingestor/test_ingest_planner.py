@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from medallion.ingestor.planner import chunk, plan
 from medallion.ingestor.sources.base import Limits, SourceError, Window
 from medallion.ingestor.sources.yahoo import chart_limits

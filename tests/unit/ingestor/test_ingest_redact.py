@@ -1,4 +1,5 @@
 import pytest
+
 from medallion.ingestor.redact import (
     redact_params,
     redact_text,

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from medallion.common.storage import LocalStore
 from medallion.ingestor.sources.base import Window
 from medallion.ingestor.state import IngestState, StateStore, state_key

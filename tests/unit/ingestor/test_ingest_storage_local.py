@@ -1,6 +1,7 @@
 import threading
 
 import pytest
+
 from medallion.common.config import load_config
 from medallion.common.storage import (
     LocalStore,

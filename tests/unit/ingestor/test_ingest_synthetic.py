@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from medallion.ingestor.payloads import body_stats, classify
 from medallion.ingestor.sources.base import Window
 from medallion.ingestor.sources.synthetic import SyntheticSource, day_bars

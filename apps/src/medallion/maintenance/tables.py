@@ -22,6 +22,7 @@ TABLES = (
     ("silver", "quarantine"),
     ("silver", "_processed"),
     ("gold", "daily"),
+    ("gold", "_state"),
 )
 
 

@@ -1,0 +1,314 @@
+"""Silver job: new bronze objects of an interval -> silver/prices, silver/quarantine.
+
+Incremental by a manifest: ``silver/_processed`` holds one row per bronze object already
+transformed. A run lists the bronze keys under the interval's ``ingest_date=``
+partitions (keys only, through the storage API), subtracts the manifest, and reads
+only the remaining bodies -- bronze is never re-read as a whole.
+
+Write order per run: MERGE prices (newest fetch of a bar wins), MERGE quarantine
+(insert-only, keyed by object and bar position), then MERGE the manifest. Every write
+is idempotent, so a run that dies half-way is repaired by running it again.
+
+Conservation (checked before anything is written): for every object, rows parsed =
+rows accepted + rows quarantined; a violation raises :class:`ConservationError`
+(exit code 4) and leaves silver unchanged.
+
+One writer per table at a time: run one transform per lake at once (Delta on S3 has
+no cross-driver commit lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from medallion.common.config import Config
+from medallion.common.delta import ensure_table, merge_upsert
+from medallion.common.intervals import Interval
+from medallion.common.logs import log_summary
+from medallion.transformer.schemas import PRICES, PROCESSED, QUARANTINE
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+logger = logging.getLogger(__name__)
+
+STAGE = "transform"
+# Per-file planning cost: small, so many small bronze files share one task.
+OPEN_COST_BYTES = str(64 * 1024)
+
+
+class DataContractError(RuntimeError):
+    """A data contract of the pipeline is violated; the CLIs exit with code 4."""
+
+    exit_code = 4
+
+
+class ConservationError(DataContractError):
+    """Parsed bronze rows != accepted + quarantined rows."""
+
+
+@dataclass
+class TransformResult:
+    interval: str
+    objects_listed: int = 0
+    objects_new: int = 0
+    objects_waiting_for_meta: int = 0
+    rows_in: int = 0
+    rows_out: int = 0  # accepted rows (incl. superseded duplicates of the same bar)
+    quarantined: int = 0
+    rows_merged: int = 0  # distinct (symbol, interval, ts) MERGEd
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    quarantine_by_rule: dict[str, int] = field(default_factory=dict)
+    silver_version: int | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "quarantined": self.quarantined,
+            "seconds": round(self.seconds, 2),
+            "interval": self.interval,
+            "objects_new": self.objects_new,
+            "objects_listed": self.objects_listed,
+            "rows_inserted": self.rows_inserted,
+            "rows_updated": self.rows_updated,
+            "quarantine_by_rule": self.quarantine_by_rule,
+        }
+
+
+# --------------------------------------------------------------------------- listing
+def meta_key(key: str) -> str:
+    return key[: -len(".json")] + ".meta.json"
+
+
+def interval_objects(keys: list[str], interval: Interval) -> tuple[list[str], list[str]]:
+    """Data object keys of the interval's ingest dates whose sidecar exists, and those
+    still waiting for their sidecar (skipped: the ingestor writes the body first)."""
+    wanted = {f"/ingest_date={d.isoformat()}/" for d in interval.days()}
+    keyset = set(keys)
+    ready, waiting = [], []
+    for key in keys:
+        if not key.endswith(".json") or key.endswith(".meta.json"):
+            continue
+        if not any(part in key for part in wanted):
+            continue
+        (ready if meta_key(key) in keyset else waiting).append(key)
+    return ready, waiting
+
+
+def ingest_date_of(key: str) -> date:
+    part = next(p for p in key.split("/") if p.startswith("ingest_date="))
+    return date.fromisoformat(part[len("ingest_date=") :])
+
+
+# --------------------------------------------------------------------------- I/O
+def ensure_silver_tables(spark: SparkSession, config: Config) -> None:
+    ensure_table(spark, config.lake_path("silver", "prices"), PRICES)
+    ensure_table(spark, config.lake_path("silver", "quarantine"), QUARANTINE)
+    ensure_table(spark, config.lake_path("silver", "_processed"), PROCESSED)
+
+
+def processed_keys(spark: SparkSession, config: Config, interval: Interval) -> set[str]:
+    from pyspark.sql import functions as F
+
+    manifest = spark.read.format("delta").load(config.lake_path("silver", "_processed"))
+    rows = (
+        manifest.where(
+            (F.col("ingest_date") >= F.lit(interval.start))
+            & (F.col("ingest_date") < F.lit(interval.end))
+        )
+        .select("object_key")
+        .collect()
+    )
+    return {r["object_key"] for r in rows}
+
+
+def read_bronze_files(spark: SparkSession, uris: list[str]) -> DataFrame:
+    """(path, value): one row per file, whole text; files are packed many per task."""
+    from pyspark.sql import functions as F
+
+    raw = spark.read.text(uris, wholetext=True)  # the keyword: .text() overrides .option()
+    return raw.select(
+        F.coalesce(F.try_url_decode(F.col("_metadata.file_path")), F.col("_metadata.file_path"))
+        .alias("path"),
+        F.col("value"),
+    )
+
+
+def valid_zone_ids(spark: SparkSession) -> frozenset[str]:
+    """Zone ids the JVM knows (an unknown one would fail the whole Spark job)."""
+    return frozenset(str(z) for z in spark._jvm.java.time.ZoneId.getAvailableZoneIds())
+
+
+# --------------------------------------------------------------------------- job
+def run_transform(config: Config, interval: Interval, spark: SparkSession | None = None
+                  ) -> TransformResult:
+    from medallion.common.spark import build_spark_session
+    from medallion.common.storage import store_from_config
+
+    started = time.monotonic()
+    result = TransformResult(interval=str(interval))
+    store = store_from_config(config)
+    ready, waiting = interval_objects(store.list("bronze/source="), interval)
+    result.objects_listed = len(ready)
+    result.objects_waiting_for_meta = len(waiting)
+    if waiting:
+        logger.warning("%d bronze objects have no .meta.json yet; next run takes them",
+                       len(waiting))
+
+    own = spark is None
+    spark = spark or build_spark_session(config, app_name="medallion-transform")
+    previous_open_cost = spark.conf.get("spark.sql.files.openCostInBytes", None)
+    spark.conf.set("spark.sql.files.openCostInBytes", OPEN_COST_BYTES)
+    try:
+        ensure_silver_tables(spark, config)
+        done = processed_keys(spark, config, interval)
+        new = [k for k in ready if k not in done]
+        result.objects_new = len(new)
+        logger.info("transform %s: %d bronze objects listed, %d new", interval, len(ready),
+                    len(new))
+        if new:
+            _transform_objects(spark, config, interval, store, new, result)
+    finally:
+        if previous_open_cost is None:
+            spark.conf.unset("spark.sql.files.openCostInBytes")
+        else:
+            spark.conf.set("spark.sql.files.openCostInBytes", previous_open_cost)
+        if own:
+            spark.stop()
+    result.seconds = time.monotonic() - started
+    log_summary(logger, STAGE, **result.summary())
+    return result
+
+
+def _transform_objects(spark: SparkSession, config: Config, interval: Interval, store: Any,
+                       new: list[str], result: TransformResult) -> None:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from medallion.transformer import transform as T
+
+    uris = [store.uri(k) for k in new] + [store.uri(meta_key(k)) for k in new]
+    objects = T.bronze_objects(read_bronze_files(spark, uris))
+    payloads = T.payloads(objects, valid_zone_ids(spark)).persist(StorageLevel.MEMORY_AND_DISK)
+    classified = None
+    try:
+        expected = {
+            r["object_key"]: int(r["expected_rows"])
+            for r in payloads.select("object_key", "expected_rows").collect()
+        }
+        missing = set(new) - set(expected)
+        if missing:
+            raise ConservationError(
+                f"{len(missing)} bronze objects were listed but not read, e.g. {sorted(missing)[0]}"
+            )
+        classified = T.classify(T.explode_bars(payloads), config.watchlist).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        per_object: dict[str, list[int]] = {k: [0, 0] for k in expected}
+        by_rule: Counter[str] = Counter()
+        groups = classified.groupBy("source_object", "rule").agg(F.count("*").alias("n"))
+        for row in groups.collect():
+            counts = per_object.setdefault(row["source_object"], [0, 0])
+            if row["rule"] is None:
+                counts[0] += row["n"]
+            else:
+                counts[1] += row["n"]
+                by_rule[row["rule"]] += row["n"]
+        check_conservation(expected, per_object)
+        result.rows_in = sum(expected.values())
+        result.rows_out = sum(c[0] for c in per_object.values())
+        result.quarantined = sum(c[1] for c in per_object.values())
+        result.quarantine_by_rule = dict(sorted(by_rule.items()))
+        payloads.unpersist()
+
+        transform_run = interval.run_id
+        accepted = T.silver_rows(classified)
+        bounds = accepted.agg(
+            F.min("ts").alias("lo"), F.max("ts").alias("hi"),
+            F.collect_set("symbol").alias("symbols"), F.count("*").alias("n"),
+        ).first()
+        result.rows_merged = int(bounds["n"])
+        if result.rows_merged:
+            metrics = merge_upsert(
+                spark,
+                config.lake_path("silver", "prices"),
+                accepted,
+                ["symbol", "interval", "ts"],
+                prune=F.col("t.symbol").isin(sorted(bounds["symbols"]))
+                & F.col("t.ts").between(bounds["lo"], bounds["hi"]),
+                update_when=newer_fetch(),
+            )
+            result.rows_inserted = metrics.get("numTargetRowsInserted", 0)
+            result.rows_updated = metrics.get("numTargetRowsUpdated", 0)
+            result.silver_version = metrics["version"]
+        if result.quarantined:
+            merge_upsert(
+                spark,
+                config.lake_path("silver", "quarantine"),
+                T.quarantine_rows(classified, transform_run),
+                ["source_object", "bar_index"],
+                prune=F.col("t.source_object").isin(sorted(new)),
+                update=False,
+            )
+        manifest = spark.createDataFrame(
+            [
+                (k, ingest_date_of(k), *_key_parts(k), expected[k], per_object[k][0],
+                 per_object[k][1], transform_run)
+                for k in new
+            ],
+            schema=PROCESSED.schema,
+        )
+        merge_upsert(
+            spark,
+            config.lake_path("silver", "_processed"),
+            manifest,
+            ["object_key"],
+            prune=F.col("t.ingest_date").between(interval.start, interval.end),
+            update=False,
+        )
+    finally:
+        payloads.unpersist()
+        if classified is not None:
+            classified.unpersist()
+
+
+def _key_parts(key: str) -> tuple[str | None, str | None, str | None]:
+    parts = dict(p.split("=", 1) for p in key.split("/") if "=" in p)
+    return parts.get("source"), parts.get("symbol"), parts.get("interval")
+
+
+def newer_fetch():
+    """MERGE update condition: the incoming bar comes from a later fetch than the stored
+    one (ties broken by object key), so processing order never matters."""
+    from pyspark.sql import functions as F
+
+    s_at, t_at = F.col("s.ingested_at"), F.col("t.ingested_at")
+    return (
+        (t_at.isNull() & s_at.isNotNull())
+        | (s_at > t_at)
+        | (s_at.eqNullSafe(t_at) & (F.col("s.source_object") > F.col("t.source_object")))
+    )
+
+
+def check_conservation(expected: dict[str, int], per_object: dict[str, list[int]]) -> None:
+    """Every object: parsed rows == accepted + quarantined. Raises ConservationError."""
+    broken = {
+        key: (expected.get(key, 0), counts[0], counts[1])
+        for key, counts in per_object.items()
+        if expected.get(key, 0) != counts[0] + counts[1]
+    }
+    broken.update({k: (n, 0, 0) for k, n in expected.items() if k not in per_object and n})
+    if broken:
+        key, (n_in, ok, bad) = sorted(broken.items())[0]
+        raise ConservationError(
+            f"conservation violated for {len(broken)} bronze objects, e.g. {key}: "
+            f"{n_in} rows parsed != {ok} accepted + {bad} quarantined"
+        )
