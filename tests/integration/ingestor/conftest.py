@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-# `tests.fakes` is imported as a package from the repository root.
-_ROOT = str(Path(__file__).resolve().parents[3])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from tests.fakes.market_api import FakeMarketApi
+from tests.fakes.market_api import FakeMarketApi  # the repo root is on sys.path (pytest.ini)
 
 
 @pytest.fixture
