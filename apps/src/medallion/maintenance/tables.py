@@ -3,7 +3,8 @@
 VACUUM never goes below seven days of retention: a shorter one can delete files that
 a concurrent reader or a time-travel query still needs, and Delta's own safety check
 (spark.databricks.delta.retentionDurationCheck.enabled) stays on.
-One writer per table: run this when no pipeline stage writes (the DAG's pool does it).
+One writer per table: run this when no pipeline stage writes. The maintenance DAG is
+scheduled on Sundays, when the weekday-only market_data DAG does not run.
 """
 
 from __future__ import annotations
