@@ -19,6 +19,7 @@ need kind "Install kind 0.32+ (https://kind.sigs.k8s.io/docs/user/quick-start/#i
 need kubectl "Install kubectl 1.35+ (https://kubernetes.io/docs/tasks/tools/)."
 need python3 "Install Python 3 (used to generate the credentials)."
 need git "Install git (the repository URL is read from the git remote)."
+need curl "Install curl (Argo CD's install manifest is downloaded at bootstrap)."
 docker info >/dev/null 2>&1 || die "Docker is installed but not running (\`docker info\` fails). Start Docker and retry."
 
 # -------------------------------------------------------------- repository URL
@@ -42,6 +43,14 @@ OVERLAY="${OVERLAY:-$(repository_default overlay)}"
 [[ -d "$ROOT/overlays/$OVERLAY" ]] || die "OVERLAY=$OVERLAY: no folder overlays/$OVERLAY"
 log "Argo CD will follow $REPO_URL at '$REPO_REVISION' (overlays/$OVERLAY)"
 
+# ------------------------------------------------------- Argo CD manifest (download)
+# Before the cluster, so a missing network or a checksum mismatch fails fast: Argo CD's
+# pinned upstream install manifest (clusters/kind/argocd/UPSTREAM) is downloaded, its
+# sha256 checked, and clusters/kind/argocd built against that verified copy.
+ARGOCD_MANIFEST="$(mktemp)"
+trap 'rm -f "$ARGOCD_MANIFEST"' EXIT
+"$ROOT/bootstrap/argocd-manifest.sh" >"$ARGOCD_MANIFEST"
+
 # ----------------------------------------------------------------------- cluster
 if cluster_exists; then
   log "kind cluster '$CLUSTER_NAME' exists"
@@ -57,9 +66,10 @@ log "credentials (bootstrap/secrets.yaml; existing Secrets are kept)"
 python3 "$ROOT/bootstrap/credentials.py" ensure
 
 # ---------------------------------------------------------------------- Argo CD
-log "installing Argo CD (clusters/kind/argocd, server-side apply)"
-# Server-side: the CRDs are larger than client-side apply's annotation limit.
-kc apply --server-side --force-conflicts -k "$ROOT/clusters/kind/argocd" >/dev/null
+log "installing Argo CD (clusters/kind/argocd on the verified upstream manifest, server-side apply)"
+# Server-side: the CRDs are larger than client-side apply's annotation limit. From now on the
+# `argocd` Application syncs the same folder from git (remote resource and all).
+kc apply --server-side --force-conflicts -f "$ARGOCD_MANIFEST" >/dev/null
 kc wait --for condition=Established --timeout=120s \
   crd/applications.argoproj.io crd/appprojects.argoproj.io >/dev/null
 log "waiting for Argo CD to become ready"

@@ -1,0 +1,48 @@
+"""Pod Security "restricted" fields and more on every pod template; pinned images;
+namespaces with Pod Security admission labels and default-deny NetworkPolicies."""
+
+from __future__ import annotations
+
+import crosschecks as checks
+from kindstack import kind_config
+
+
+def _assert_none(problems):
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
+
+
+def test_pod_templates_meet_the_restricted_profile_and_have_resources_and_probes(stack):
+    assert any(True for _ in checks._pod_templates(stack)), "no pod template in the kind stack"
+    _assert_none(checks.check_pod_security(stack))
+
+
+def test_images_are_pinned_in_every_render(renders):
+    _assert_none(checks.check_images((n, o) for n, r in renders.items() if r.ok for o in r.objects))
+
+
+def test_kind_node_image_is_pinned_by_digest(root):
+    problems = []
+    for i, n in enumerate(kind_config(root).get("nodes") or []):
+        img = n.get("image", "")
+        if not img.startswith("kindest/node:v1.36.") or not checks.DIGEST.search(img):
+            problems.append(
+                f"kind-config.yaml nodes[{i}]: image {img!r} is not kindest/node:v1.36.x@sha256:..."
+            )
+    _assert_none(problems)
+
+
+def test_image_check_rejects_bad_images():
+    """Guards the guard."""
+    digest = "@sha256:" + "a" * 64
+    assert checks.image_problems("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z" + digest) == []
+    assert checks.image_problems("ghcr.io/data-stack-k8s/data-stack-k8s/ingestor:0.1.0") == []
+    assert checks.image_problems("ghcr.io/data-stack-k8s/data-stack-k8s/ingestor:latest")
+    assert checks.image_problems("minio/minio:RELEASE.2025-09-07T16-13-09Z" + digest)
+    assert checks.image_problems("docker.io/bitnami/postgresql:17" + digest)
+    assert checks.image_problems("postgres:17.6")
+    assert checks.image_problems("postgres")
+
+
+def test_namespaces_have_pod_security_labels_and_default_deny(stack):
+    assert stack.namespaces(), "no Namespace in the kind stack"
+    _assert_none(checks.check_namespaces(stack))
