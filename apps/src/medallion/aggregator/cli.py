@@ -6,8 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from medallion.common.config import ConfigError, load_config
-from medallion.common.intervals import add_interval_arguments, interval_from_args
+from medallion.common.cli import run_stage_cli
+from medallion.common.config import Config
+from medallion.common.intervals import Interval, add_interval_arguments
 
 PROG = "medallion aggregate"
 
@@ -34,26 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    interval = interval_from_args(args, parser)
-    assert interval is not None
-    from medallion.common.logs import setup_logging
+    def work(args: argparse.Namespace, interval: Interval | None, config: Config) -> None:
+        from medallion.aggregator.job import run_aggregate
 
-    setup_logging()
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    from medallion.aggregator.job import run_aggregate
-
-    try:
         run_aggregate(config, interval, full_refresh=args.full_refresh)
-    except ConfigError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_stage_cli(build_parser(), argv, work)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,18 @@ GOLD_DAILY = TableSpec(
             StructField("volume", LongType()),
             *[
                 StructField(c, _D)
-                for c in ("vwap", "return_simple", "return_log", "sma_20", "sma_50", "sma_200",
-                          "volatility_20d", "drawdown", "high_52w", "low_52w")
+                for c in (
+                    "vwap",
+                    "return_simple",
+                    "return_log",
+                    "sma_20",
+                    "sma_50",
+                    "sma_200",
+                    "volatility_20d",
+                    "drawdown",
+                    "high_52w",
+                    "low_52w",
+                )
             ],
             StructField("bar_count", IntegerType()),
             StructField("updated_at", TimestampType()),
@@ -129,8 +139,12 @@ def _state(spark: SparkSession, path: str) -> tuple[str, int] | None:
 
 
 def affected_days(
-    spark: SparkSession, silver_path: str, state: tuple[str, int] | None, silver_id: str,
-    version: int, full: bool,
+    spark: SparkSession,
+    silver_path: str,
+    state: tuple[str, int] | None,
+    silver_id: str,
+    version: int,
+    full: bool,
 ) -> tuple[DataFrame, str, int | None]:
     """(symbol, trade_date) pairs to recompute, the mode, and the first CDF version."""
     from pyspark.sql import functions as F
@@ -142,14 +156,22 @@ def affected_days(
             days.limit(1).count()  # surface a vacuumed CDF range here, not later
             return days, "incremental", state[1] + 1
         except Exception as exc:  # noqa: BLE001 - any CDF failure falls back to full
-            logger.warning("silver change feed %d..%d unreadable (%s): full recompute",
-                           state[1] + 1, version, str(exc).splitlines()[0])
+            logger.warning(
+                "silver change feed %d..%d unreadable (%s): full recompute",
+                state[1] + 1,
+                version,
+                str(exc).splitlines()[0],
+            )
     days = read_snapshot(spark, silver_path, version).select("symbol", "trade_date").distinct()
     return days.where(F.col("trade_date").isNotNull()), "full", None
 
 
-def run_aggregate(config: Config, interval: Interval, spark: SparkSession | None = None,
-                  full_refresh: bool = False) -> AggregateResult:
+def run_aggregate(
+    config: Config,
+    interval: Interval,
+    spark: SparkSession | None = None,
+    full_refresh: bool = False,
+) -> AggregateResult:
     from pyspark.sql import functions as F
 
     from medallion.aggregator.metrics import GOLD_COLUMNS, daily_bars, gold_rows
@@ -200,7 +222,10 @@ def run_aggregate(config: Config, interval: Interval, spark: SparkSession | None
             gold = read_snapshot(spark, gold_path).where(F.col("symbol").isin(symbols))
             rows = gold_rows(daily_bars(silver), gold, starts).select(*GOLD_COLUMNS)
             metrics = merge_upsert(
-                spark, gold_path, rows, ["symbol", "trade_date"],
+                spark,
+                gold_path,
+                rows,
+                ["symbol", "trade_date"],
                 prune=F.col("t.symbol").isin(symbols) & (F.col("t.trade_date") >= F.lit(first)),
                 update_when=changed(VALUE_COLUMNS),
             )

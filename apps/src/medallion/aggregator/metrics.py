@@ -33,18 +33,54 @@ RANGE_WINDOW = 252
 LOOKBACK_ROWS = max(max(SMA_WINDOWS), RANGE_WINDOW, VOL_WINDOW + 1)
 
 INTERVAL_MINUTES = {
-    "1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30, "60m": 60, "1h": 60, "90m": 90,
-    "1d": 1440, "5d": 7200, "1wk": 10080, "1mo": 43200,
+    "1m": 1,
+    "2m": 2,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "60m": 60,
+    "1h": 60,
+    "90m": 90,
+    "1d": 1440,
+    "5d": 7200,
+    "1wk": 10080,
+    "1mo": 43200,
 }
 
 DAILY_COLUMNS = (
-    "symbol", "trade_date", "open", "high", "low", "close", "adj_close", "volume", "vwap",
-    "bar_count", "updated_at",
+    "symbol",
+    "trade_date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "vwap",
+    "bar_count",
+    "updated_at",
 )
 GOLD_COLUMNS = (
-    "symbol", "trade_date", "open", "high", "low", "close", "adj_close", "volume", "vwap",
-    "return_simple", "return_log", "sma_20", "sma_50", "sma_200", "volatility_20d",
-    "drawdown", "high_52w", "low_52w", "bar_count", "updated_at",
+    "symbol",
+    "trade_date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "vwap",
+    "return_simple",
+    "return_log",
+    "sma_20",
+    "sma_50",
+    "sma_200",
+    "volatility_20d",
+    "drawdown",
+    "high_52w",
+    "low_52w",
+    "bar_count",
+    "updated_at",
 )
 
 
@@ -59,8 +95,17 @@ def daily_bars(silver: DataFrame) -> DataFrame:
     traded = F.col("volume") > 0
     per_interval = (
         silver.select(
-            "symbol", "trade_date", "ts", "open", "high", "low", "close", "adj_close", "volume",
-            "ingested_at", _minutes(F.col("interval")).alias("minutes"),
+            "symbol",
+            "trade_date",
+            "ts",
+            "open",
+            "high",
+            "low",
+            "close",
+            "adj_close",
+            "volume",
+            "ingested_at",
+            _minutes(F.col("interval")).alias("minutes"),
         )
         .groupBy("symbol", "trade_date", "minutes")
         .agg(
@@ -77,13 +122,21 @@ def daily_bars(silver: DataFrame) -> DataFrame:
         )
     )
     finest = Window.partitionBy("symbol", "trade_date")
-    picked = per_interval.select(
-        "*", F.min("minutes").over(finest).alias("finest")
-    ).where(F.col("minutes") == F.col("finest"))
+    picked = per_interval.select("*", F.min("minutes").over(finest).alias("finest")).where(
+        F.col("minutes") == F.col("finest")
+    )
     return picked.select(
-        "symbol", "trade_date", "open", "high", "low", "close", "adj_close", "volume",
+        "symbol",
+        "trade_date",
+        "open",
+        "high",
+        "low",
+        "close",
+        "adj_close",
+        "volume",
         F.when(F.col("traded_volume") > 0, F.col("pv") / F.col("traded_volume")).alias("vwap"),
-        "bar_count", "updated_at",
+        "bar_count",
+        "updated_at",
     )
 
 
@@ -121,12 +174,24 @@ def with_metrics(daily: DataFrame) -> DataFrame:
         F.coalesce(F.col("seed_max"), F.col("close")),
     )
     return base.select(
-        "symbol", "trade_date", "open", "high", "low", "close", "adj_close", "volume", "vwap",
-        "return_simple", "return_log", *smas, vol.alias("volatility_20d"),
+        "symbol",
+        "trade_date",
+        "open",
+        "high",
+        "low",
+        "close",
+        "adj_close",
+        "volume",
+        "vwap",
+        "return_simple",
+        "return_log",
+        *smas,
+        vol.alias("volatility_20d"),
         (F.col("close") / running_max - 1).alias("drawdown"),
         F.max("high").over(last(RANGE_WINDOW)).alias("high_52w"),
         F.min("low").over(last(RANGE_WINDOW)).alias("low_52w"),
-        "bar_count", "updated_at",
+        "bar_count",
+        "updated_at",
     )
 
 
@@ -142,7 +207,8 @@ def recompute_series(new_daily: DataFrame, gold: DataFrame, starts: DataFrame) -
     seed = before.groupBy("symbol").agg(F.max("close").alias("seed_max"))
     recent = before.select(
         *DAILY_COLUMNS,
-        F.row_number().over(Window.partitionBy("symbol").orderBy(F.col("trade_date").desc()))
+        F.row_number()
+        .over(Window.partitionBy("symbol").orderBy(F.col("trade_date").desc()))
         .alias("back"),
     ).where(F.col("back") <= LOOKBACK_ROWS)
     later = gold_d.where(F.col("trade_date") >= F.col("start")).join(

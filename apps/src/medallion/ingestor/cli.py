@@ -11,15 +11,14 @@ import dataclasses
 import logging
 import sys
 
-from medallion.common.config import BAR_INTERVALS, SOURCES, ConfigError, load_config
-from medallion.common.intervals import add_interval_arguments, interval_from_args
-from medallion.common.logs import setup_logging
+from medallion.common.cli import EXIT_CONFIG, EXIT_UNAVAILABLE, run_stage_cli
+from medallion.common.config import BAR_INTERVALS, SOURCES, Config
+from medallion.common.intervals import Interval, add_interval_arguments
 from medallion.ingestor.job import SourceUnavailable, run_ingest
 from medallion.ingestor.sources.base import SourceError
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_CONFIG, EXIT_UNAVAILABLE = 0, 2, 3
 
 DESCRIPTION = """\
 Fetch raw market data for the watchlist and store every response verbatim in bronze:
@@ -71,35 +70,19 @@ def build_parser(prog: str = "medallion ingest") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    interval = interval_from_args(args, parser)
-    assert interval is not None
-    setup_logging()
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        logger.error("bad configuration: %s", exc)
-        print(f"ingest: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    overrides: dict[str, object] = {}
-    if args.symbols:
-        overrides["watchlist"] = args.symbols
-    if args.bar_interval:
-        overrides["bar_interval"] = args.bar_interval
-    if overrides:
-        config = dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
-    try:
+    def work(args: argparse.Namespace, interval: Interval | None, config: Config) -> None:
+        overrides: dict[str, object] = {}
+        if args.symbols:
+            overrides["watchlist"] = args.symbols
+        if args.bar_interval:
+            overrides["bar_interval"] = args.bar_interval
+        if overrides:
+            config = dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
         run_ingest(config, interval, source=args.source)
-    except SourceError as exc:
-        logger.error("cannot ingest: %s", exc)
-        print(f"ingest: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except SourceUnavailable as exc:
-        logger.error("source unavailable: %s", exc)
-        print(f"ingest: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    return EXIT_OK
+
+    return run_stage_cli(
+        build_parser(), argv, work, {SourceError: EXIT_CONFIG, SourceUnavailable: EXIT_UNAVAILABLE}
+    )
 
 
 if __name__ == "__main__":

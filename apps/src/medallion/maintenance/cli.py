@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from collections.abc import Sequence
 
-from medallion.common.config import ConfigError, load_config
-from medallion.common.logs import setup_logging
+from medallion.common.cli import run_stage_cli
+from medallion.common.config import Config
 from medallion.maintenance.tables import MIN_RETENTION_HOURS, run_maintenance
 
 
@@ -31,15 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.retain_hours < MIN_RETENTION_HOURS:
-        parser.error(f"--retain-hours must be at least {MIN_RETENTION_HOURS} (7 days)")
-    setup_logging()
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"medallion maintain: {exc}", file=sys.stderr)
-        return 2
-    result = run_maintenance(config, args.retain_hours, vacuum=not args.no_vacuum)
-    print(json.dumps({"stage": "maintain", **dataclasses.asdict(result)}))
-    return 0
+
+    def work(args: argparse.Namespace, _interval: object, config: Config) -> None:
+        if args.retain_hours < MIN_RETENTION_HOURS:
+            parser.error(f"--retain-hours must be at least {MIN_RETENTION_HOURS} (7 days)")
+        result = run_maintenance(config, args.retain_hours, vacuum=not args.no_vacuum)
+        print(json.dumps({"stage": "maintain", **dataclasses.asdict(result)}))
+
+    return run_stage_cli(parser, argv, work)

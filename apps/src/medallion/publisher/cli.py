@@ -6,8 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from medallion.common.config import ConfigError, load_config
-from medallion.common.intervals import add_interval_arguments, interval_from_args
+from medallion.common.cli import run_stage_cli
+from medallion.common.config import Config
+from medallion.common.intervals import Interval, add_interval_arguments
 
 PROG = "medallion publish"
 
@@ -24,33 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 2 bad configuration or arguments (e.g. ANALYTICS_DSN unset)",
     )
     add_interval_arguments(parser, required=True)
-    parser.add_argument("--full-refresh", action="store_true",
-                        help="send every gold row (unchanged rows are still not rewritten)")
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="send every gold row (unchanged rows are still not rewritten)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    interval = interval_from_args(args, parser)
-    assert interval is not None
-    from medallion.common.logs import setup_logging
+    def work(args: argparse.Namespace, interval: Interval | None, config: Config) -> None:
+        from medallion.publisher.job import run_publish
 
-    setup_logging()
-    try:
-        config = load_config()
-        config.require_analytics_dsn()
-    except ConfigError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    from medallion.publisher.job import run_publish
-
-    try:
+        config.require_analytics_dsn()  # before Spark starts
         run_publish(config, interval, full_refresh=args.full_refresh)
-    except ConfigError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_stage_cli(build_parser(), argv, work)
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ def changed_rows(
             keys.limit(1).count()  # a vacuumed CDF range fails here
             return snapshot.join(keys, on=["symbol", "trade_date"], how="left_semi"), "incremental"
         except Exception as exc:  # noqa: BLE001 - any CDF failure falls back to full
-            logger.warning("gold change feed unreadable (%s): full publish",
-                           str(exc).splitlines()[0])
+            logger.warning(
+                "gold change feed unreadable (%s): full publish", str(exc).splitlines()[0]
+            )
     return snapshot, "full"
 
 
@@ -97,8 +98,12 @@ def to_python_rows(frame: DataFrame, columns: list[str]):
         yield values
 
 
-def run_publish(config: Config, interval: Interval, spark: SparkSession | None = None,
-                full_refresh: bool = False) -> PublishResult:
+def run_publish(
+    config: Config,
+    interval: Interval,
+    spark: SparkSession | None = None,
+    full_refresh: bool = False,
+) -> PublishResult:
     import psycopg
 
     from medallion.aggregator.metrics import GOLD_COLUMNS

@@ -136,8 +136,9 @@ def read_bronze_files(spark: SparkSession, uris: list[str]) -> DataFrame:
 
     raw = spark.read.text(uris, wholetext=True)  # the keyword: .text() overrides .option()
     return raw.select(
-        F.coalesce(F.try_url_decode(F.col("_metadata.file_path")), F.col("_metadata.file_path"))
-        .alias("path"),
+        F.coalesce(
+            F.try_url_decode(F.col("_metadata.file_path")), F.col("_metadata.file_path")
+        ).alias("path"),
         F.col("value"),
     )
 
@@ -148,8 +149,9 @@ def valid_zone_ids(spark: SparkSession) -> frozenset[str]:
 
 
 # --------------------------------------------------------------------------- job
-def run_transform(config: Config, interval: Interval, spark: SparkSession | None = None
-                  ) -> TransformResult:
+def run_transform(
+    config: Config, interval: Interval, spark: SparkSession | None = None
+) -> TransformResult:
     from medallion.common.spark import build_spark_session
     from medallion.common.storage import store_from_config
 
@@ -160,8 +162,9 @@ def run_transform(config: Config, interval: Interval, spark: SparkSession | None
     result.objects_listed = len(ready)
     result.objects_waiting_for_meta = len(waiting)
     if waiting:
-        logger.warning("%d bronze objects have no .meta.json yet; next run takes them",
-                       len(waiting))
+        logger.warning(
+            "%d bronze objects have no .meta.json yet; next run takes them", len(waiting)
+        )
 
     own = spark is None
     spark = spark or build_spark_session(config, app_name="medallion-transform")
@@ -172,8 +175,9 @@ def run_transform(config: Config, interval: Interval, spark: SparkSession | None
         done = processed_keys(spark, config, interval)
         new = [k for k in ready if k not in done]
         result.objects_new = len(new)
-        logger.info("transform %s: %d bronze objects listed, %d new", interval, len(ready),
-                    len(new))
+        logger.info(
+            "transform %s: %d bronze objects listed, %d new", interval, len(ready), len(new)
+        )
         if new:
             _transform_objects(spark, config, interval, store, new, result)
     finally:
@@ -188,8 +192,14 @@ def run_transform(config: Config, interval: Interval, spark: SparkSession | None
     return result
 
 
-def _transform_objects(spark: SparkSession, config: Config, interval: Interval, store: Any,
-                       new: list[str], result: TransformResult) -> None:
+def _transform_objects(
+    spark: SparkSession,
+    config: Config,
+    interval: Interval,
+    store: Any,
+    new: list[str],
+    result: TransformResult,
+) -> None:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -232,8 +242,10 @@ def _transform_objects(spark: SparkSession, config: Config, interval: Interval, 
         transform_run = interval.run_id
         accepted = T.silver_rows(classified)
         bounds = accepted.agg(
-            F.min("ts").alias("lo"), F.max("ts").alias("hi"),
-            F.collect_set("symbol").alias("symbols"), F.count("*").alias("n"),
+            F.min("ts").alias("lo"),
+            F.max("ts").alias("hi"),
+            F.collect_set("symbol").alias("symbols"),
+            F.count("*").alias("n"),
         ).first()
         result.rows_merged = int(bounds["n"])
         if result.rows_merged:
@@ -260,8 +272,15 @@ def _transform_objects(spark: SparkSession, config: Config, interval: Interval, 
             )
         manifest = spark.createDataFrame(
             [
-                (k, ingest_date_of(k), *_key_parts(k), expected[k], per_object[k][0],
-                 per_object[k][1], transform_run)
+                (
+                    k,
+                    ingest_date_of(k),
+                    *_key_parts(k),
+                    expected[k],
+                    per_object[k][0],
+                    per_object[k][1],
+                    transform_run,
+                )
                 for k in new
             ],
             schema=PROCESSED.schema,

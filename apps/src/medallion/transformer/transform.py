@@ -272,8 +272,9 @@ def alphavantage_payloads(objects: DataFrame, valid_zones: Collection[str]) -> D
         F.map_entries(series),
         lambda e: F.struct(
             e["key"].alias("ts"),
-            F.transform_keys(e["value"], lambda k, _v: F.regexp_replace(k, r"^[0-9]+\.\s*", ""))
-            .alias("v"),
+            F.transform_keys(
+                e["value"], lambda k, _v: F.regexp_replace(k, r"^[0-9]+\.\s*", "")
+            ).alias("v"),
         ),
     )
     bars = F.transform(
@@ -340,8 +341,12 @@ def explode_bars(payload_rows: DataFrame) -> DataFrame:
     bad = payload_rows.where(F.col("payload_rule").isNotNull()).select(
         "*",
         F.lit(-1).alias("bar_index"),
-        F.lit(None).cast("struct<ts:string,open:string,high:string,low:string,close:string,"
-                         "volume:string,adj_close:string>").alias("bar"),
+        F.lit(None)
+        .cast(
+            "struct<ts:string,open:string,high:string,low:string,close:string,"
+            "volume:string,adj_close:string>"
+        )
+        .alias("bar"),
     )
     good = payload_rows.where(F.col("payload_rule").isNull()).select(
         "*", F.posexplode(F.col("bars")).alias("bar_index", "bar")
@@ -395,9 +400,8 @@ def classify(bars: DataFrame, watchlist: Collection[str]) -> DataFrame:
     """
     by_key = Window.partitionBy("symbol", "interval", "ts")
     in_object = by_key.orderBy(F.col("source_object"), F.col("bar_index").desc())
-    dup = (
-        F.col("ts").isNotNull()
-        & (F.lag("source_object", 1).over(in_object) == F.col("source_object"))
+    dup = F.col("ts").isNotNull() & (
+        F.lag("source_object", 1).over(in_object) == F.col("source_object")
     )
     prices = [F.col(c) for c in ("open", "high", "low", "close")]
     any_null_price = F.lit(False)
@@ -407,8 +411,10 @@ def classify(bars: DataFrame, watchlist: Collection[str]) -> DataFrame:
         non_positive = non_positive | (p <= 0)
     rule = (
         F.when(F.col("payload_rule").isNotNull(), F.col("payload_rule"))
-        .when(~F.col("symbol").isin(list(watchlist)) | F.col("symbol").isNull(),
-              F.lit("unknown_symbol"))
+        .when(
+            ~F.col("symbol").isin(list(watchlist)) | F.col("symbol").isNull(),
+            F.lit("unknown_symbol"),
+        )
         .when(F.col("ts").isNull(), F.lit("null_timestamp"))
         .when(F.col("trade_date").isNull(), F.lit("unknown_timezone"))
         .when(dup, F.lit("duplicate_timestamp"))
@@ -429,13 +435,18 @@ def classify(bars: DataFrame, watchlist: Collection[str]) -> DataFrame:
     )
     detail = F.coalesce(
         F.col("detail"),
-        F.when(F.col("ts").isNull() & F.col("raw_ts").isNotNull(),
-               F.concat(F.lit("unparseable ts "), F.col("raw_ts"))),
-        F.when(F.col("trade_date").isNull() & F.col("ts").isNotNull(),
-               F.concat(F.lit("no usable zone: "), F.coalesce(F.col("exchange_tz"), F.lit("")))),
+        F.when(
+            F.col("ts").isNull() & F.col("raw_ts").isNotNull(),
+            F.concat(F.lit("unparseable ts "), F.col("raw_ts")),
+        ),
+        F.when(
+            F.col("trade_date").isNull() & F.col("ts").isNotNull(),
+            F.concat(F.lit("no usable zone: "), F.coalesce(F.col("exchange_tz"), F.lit(""))),
+        ),
     )
-    ruled = bars.select(*[c for c in BAR_COLUMNS if c != "detail"], detail.alias("detail"),
-                        rule.alias("rule"))
+    ruled = bars.select(
+        *[c for c in BAR_COLUMNS if c != "detail"], detail.alias("detail"), rule.alias("rule")
+    )
     # The newest fetch wins a key: ingested_at, then object key, then position.
     newest = by_key.orderBy(
         F.col("rule").isNull().desc(),
@@ -462,7 +473,11 @@ def quarantine_rows(classified: DataFrame, transform_run: str) -> DataFrame:
 def object_counts(classified: DataFrame) -> DataFrame:
     """Per bronze object: accepted and quarantined rows (accepted counts superseded
     duplicates from other objects too: they passed every rule)."""
-    return classified.groupBy("source_object").agg(
-        F.count_if(F.col("rule").isNull()).alias("rows_accepted"),
-        F.count_if(F.col("rule").isNotNull()).alias("rows_quarantined"),
-    ).select("source_object", "rows_accepted", "rows_quarantined")
+    return (
+        classified.groupBy("source_object")
+        .agg(
+            F.count_if(F.col("rule").isNull()).alias("rows_accepted"),
+            F.count_if(F.col("rule").isNotNull()).alias("rows_quarantined"),
+        )
+        .select("source_object", "rows_accepted", "rows_quarantined")
+    )

@@ -1,0 +1,50 @@
+"""What every stage CLI does around its work: parse, log, load config, map errors to exit codes.
+
+Exit codes are the contract with Airflow and with people: 0 ok, 2 bad setting or
+argument (the message names it), 3 the source is unreachable or the breaker opened,
+4 a data contract was violated. A stage maps its own exception types to 3 or 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from medallion.common.config import Config, ConfigError, load_config
+from medallion.common.intervals import Interval, interval_from_args
+
+EXIT_OK, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_CONTRACT = 0, 2, 3, 4
+
+logger = logging.getLogger(__name__)
+
+StageWork = Callable[[argparse.Namespace, Interval | None, Config], object]
+
+
+def run_stage_cli(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    work: StageWork,
+    errors: Mapping[type[BaseException], int] | None = None,
+    log_format: str | None = None,
+) -> int:
+    """Parse ``argv``, set up logging, load the config and run ``work``.
+
+    ``errors`` maps a stage's exception types to exit codes; ConfigError is always 2.
+    """
+    from medallion.common.logs import setup_logging
+
+    args = parser.parse_args(argv)
+    # stages without an interval (maintain) have no interval arguments
+    interval = interval_from_args(args, parser) if hasattr(args, "date") else None
+    setup_logging(fmt=log_format)
+    handled: dict[type[BaseException], int] = {ConfigError: EXIT_CONFIG, **(errors or {})}
+    try:
+        work(args, interval, load_config())
+    except tuple(handled) as exc:
+        code = next(c for kind, c in handled.items() if isinstance(exc, kind))
+        logger.error("%s failed: %s", parser.prog, exc)
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return code
+    return EXIT_OK
