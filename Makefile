@@ -99,6 +99,12 @@ creds: ## Print the generated credentials and UI addresses
 status: ## Show each Argo CD Application's sync and health
 	@bootstrap/status.sh
 
+##@ Benchmark
+SCALE ?= small
+.PHONY: bench
+bench: setup-run postgres ## Benchmark vs DuckDB and a naive rebuild (SCALE=small|full|tiny) -> bench/results.json
+	$(PY) -m bench.run --scale $(SCALE)
+
 ##@ Images (need Docker)
 .PHONY: images
 images: ## Build all images with the overlays' tag; load them into the kind cluster if it runs
