@@ -68,7 +68,7 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
         return
     existing = {
         key.lower()[len("delta.constraints.") :]
-        for key in DeltaTable.forPath(spark, path).detail().first()["properties"]
+        for key in table_properties(spark, path)
         if key.lower().startswith("delta.constraints.")
     }
     for name, expression in spec.constraints.items():
@@ -77,16 +77,32 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
             logger.info("added constraint %s on %s", name, spec.name)
 
 
-def latest_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
+def _delta_log(spark: SparkSession, path: str):
+    """The JVM ``DeltaLog`` of ``path`` (cached per path by Delta itself)."""
+    return spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
 
-    return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
+
+def _fresh_snapshot(spark: SparkSession, path: str):
+    # update() lists only the _delta_log tail, so the snapshot is the latest commit
+    # without the Spark jobs that history()/detail() run (detail() computes sizes).
+    none = spark._jvm.scala.Option.empty()
+    return _delta_log(spark, path).update(False, none, none)
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    return int(_fresh_snapshot(spark, path).version())
+
+
+def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
+    """The table's properties (``detail().properties``) from the log's metadata."""
+    conf = _fresh_snapshot(spark, path).metadata().configuration()
+    as_java = spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava(conf)
+    return {str(k): str(v) for k, v in as_java.items()}
 
 
 def table_id(spark: SparkSession, path: str) -> str:
-    from delta.tables import DeltaTable
-
-    return str(DeltaTable.forPath(spark, path).detail().first()["id"])
+    """The table's metadata id (same value as ``detail().id``), read from the log."""
+    return str(_fresh_snapshot(spark, path).metadata().id())
 
 
 def read_snapshot(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
@@ -123,10 +139,16 @@ def merge_upsert(
     AND trade_date >= ...) that lets Delta skip files that cannot match. ``update_when``
     limits updates to rows that really changed (so a re-run commits no changes and the
     Change Data Feed stays quiet). With ``update=False`` the MERGE only inserts.
+
+    Into a table with no data file (first load) nothing can match, so the rows are
+    appended instead: the same rows and one commit, without MERGE's join and its
+    double pass over the source; CHECK and NOT NULL constraints apply to appends too.
     """
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
+    if table_is_empty(spark, path):
+        return append_rows(spark, path, source)
     condition = None
     for key in keys:
         term = F.col(f"t.`{key}`") == F.col(f"s.`{key}`")
@@ -137,8 +159,54 @@ def merge_upsert(
     builder = target.merge(source.alias("s"), condition)
     if update:
         builder = builder.whenMatchedUpdateAll(condition=update_when)
-    builder.whenNotMatchedInsertAll().execute()
-    return last_commit_metrics(spark, path)
+    outcome = builder.whenNotMatchedInsertAll().execute().first()
+    return merge_metrics(spark, path, outcome.asDict() if outcome is not None else None)
+
+
+def table_is_empty(spark: SparkSession, path: str) -> bool:
+    """True when the latest snapshot holds no data file (the count is in the log's
+    checksum, so this is normally no Spark job)."""
+    return int(_fresh_snapshot(spark, path).numOfFiles()) == 0
+
+
+def append_rows(spark: SparkSession, path: str, source: DataFrame) -> dict[str, int]:
+    """Append ``source`` by column name, cast to the table's types like MERGE's
+    insert would; returns metrics under MERGE's names (all rows are inserts)."""
+    from pyspark.sql import functions as F
+
+    target = read_snapshot(spark, path).schema
+    rows = source.select(*[F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in target])
+    rows.write.format("delta").mode("append").save(path)
+    metrics = last_commit_metrics(spark, path)
+    inserted = metrics.get("numOutputRows", 0)
+    return {
+        "version": metrics["version"],
+        "numTargetRowsAffected": inserted,
+        "numTargetRowsUpdated": 0,
+        "numTargetRowsDeleted": 0,
+        "numTargetRowsInserted": inserted,
+    }
+
+
+# MERGE's own result row (Delta >= 3) -> the names of the commit's operationMetrics.
+_MERGE_RESULT_METRICS = {
+    "num_affected_rows": "numTargetRowsAffected",
+    "num_updated_rows": "numTargetRowsUpdated",
+    "num_deleted_rows": "numTargetRowsDeleted",
+    "num_inserted_rows": "numTargetRowsInserted",
+}
+
+
+def merge_metrics(
+    spark: SparkSession, path: str, outcome: Mapping[str, object] | None
+) -> dict[str, int]:
+    """Metrics from the row MERGE returns plus the new version from the log; falls back
+    to the last commit's history entry (a Spark job, ~1 s) if the row lacks them."""
+    if not outcome or not all(outcome.get(k) is not None for k in _MERGE_RESULT_METRICS):
+        return last_commit_metrics(spark, path)
+    out = {name: int(outcome[key]) for key, name in _MERGE_RESULT_METRICS.items()}
+    out["version"] = latest_version(spark, path)
+    return out
 
 
 def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:

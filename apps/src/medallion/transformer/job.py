@@ -33,7 +33,7 @@ from medallion.common.logs import log_summary
 from medallion.transformer.schemas import PRICES, PROCESSED, QUARANTINE
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 logger = logging.getLogger(__name__)
 
@@ -210,22 +210,20 @@ def _transform_objects(
     payloads = T.payloads(objects, valid_zone_ids(spark)).persist(StorageLevel.MEMORY_AND_DISK)
     classified = None
     try:
-        expected = {
-            r["object_key"]: int(r["expected_rows"])
-            for r in payloads.select("object_key", "expected_rows").collect()
-        }
+        classified = T.classify(T.explode_bars(payloads), config.watchlist).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        # ONE Spark job before any write: expected rows per object, per (object, rule)
+        # counts and the MERGE bounds (the three used to be separate passes).
+        expected, groups = batch_profile(payloads, classified)
         missing = set(new) - set(expected)
         if missing:
             raise ConservationError(
                 f"{len(missing)} bronze objects were listed but not read, e.g. {sorted(missing)[0]}"
             )
-        classified = T.classify(T.explode_bars(payloads), config.watchlist).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
         per_object: dict[str, list[int]] = {k: [0, 0] for k in expected}
         by_rule: Counter[str] = Counter()
-        groups = classified.groupBy("source_object", "rule").agg(F.count("*").alias("n"))
-        for row in groups.collect():
+        for row in groups:
             counts = per_object.setdefault(row["source_object"], [0, 0])
             if row["rule"] is None:
                 counts[0] += row["n"]
@@ -238,15 +236,10 @@ def _transform_objects(
         result.quarantined = sum(c[1] for c in per_object.values())
         result.quarantine_by_rule = dict(sorted(by_rule.items()))
         payloads.unpersist()
+        bounds = merge_bounds(groups)
 
         transform_run = interval.run_id
         accepted = T.silver_rows(classified)
-        bounds = accepted.agg(
-            F.min("ts").alias("lo"),
-            F.max("ts").alias("hi"),
-            F.collect_set("symbol").alias("symbols"),
-            F.count("*").alias("n"),
-        ).first()
         result.rows_merged = int(bounds["n"])
         if result.rows_merged:
             metrics = merge_upsert(
@@ -297,6 +290,55 @@ def _transform_objects(
         payloads.unpersist()
         if classified is not None:
             classified.unpersist()
+
+
+def batch_profile(payloads: DataFrame, classified: DataFrame) -> tuple[dict[str, int], list[Row]]:
+    """``({object_key: expected_rows}, per-(object, rule) rows)`` from one Spark job.
+
+    Each group row carries ``n`` (rows) and, over its MERGE winners, ``winners``,
+    ``lo``/``hi`` (ts bounds) and ``symbols``. The expected rows travel in the same
+    union as groups with ``expected`` set (one per payload, zero-bar objects included).
+    """
+    from pyspark.sql import functions as F
+
+    winner = F.col("winner")
+    groups = classified.groupBy("source_object", "rule").agg(
+        F.count("*").alias("n"),
+        F.count_if(winner).alias("winners"),
+        F.min(F.when(winner, F.col("ts"))).alias("lo"),
+        F.max(F.when(winner, F.col("ts"))).alias("hi"),
+        F.collect_set(F.when(winner, F.col("symbol"))).alias("symbols"),
+        F.lit(None).cast("long").alias("expected"),
+    )
+    expected_rows = payloads.select(
+        F.col("object_key").alias("source_object"),
+        F.lit(None).cast("string").alias("rule"),
+        F.lit(0).cast("long").alias("n"),
+        F.lit(0).cast("long").alias("winners"),
+        F.lit(None).cast("timestamp").alias("lo"),
+        F.lit(None).cast("timestamp").alias("hi"),
+        F.array().cast("array<string>").alias("symbols"),
+        F.col("expected_rows").cast("long").alias("expected"),
+    )
+    expected: dict[str, int] = {}
+    rows: list[Row] = []
+    for row in groups.unionByName(expected_rows).collect():
+        if row["expected"] is None:
+            rows.append(row)
+        else:
+            expected[row["source_object"]] = int(row["expected"])
+    return expected, rows
+
+
+def merge_bounds(groups: list[Row]) -> dict[str, Any]:
+    """MERGE pruning bounds of the winners: ts range, symbol set and row count."""
+    winning = [g for g in groups if g["winners"]]
+    return {
+        "n": sum(int(g["winners"]) for g in winning),
+        "lo": min((g["lo"] for g in winning), default=None),
+        "hi": max((g["hi"] for g in winning), default=None),
+        "symbols": sorted({s for g in winning for s in g["symbols"]}),
+    }
 
 
 def _key_parts(key: str) -> tuple[str | None, str | None, str | None]:
