@@ -118,7 +118,12 @@ def ensure_silver_tables(spark: SparkSession, config: Config) -> None:
 def processed_keys(spark: SparkSession, config: Config, interval: Interval) -> set[str]:
     from pyspark.sql import functions as F
 
-    manifest = spark.read.format("delta").load(config.lake_path("silver", "_processed"))
+    from medallion.common.delta import table_is_empty
+
+    path = config.lake_path("silver", "_processed")
+    if table_is_empty(spark, path):  # first run: the log says so, no Spark job needed
+        return set()
+    manifest = spark.read.format("delta").load(path)
     rows = (
         manifest.where(
             (F.col("ingest_date") >= F.lit(interval.start))

@@ -1,0 +1,55 @@
+"""The session settings the benchmark profile led to, checked on the live SparkSession.
+
+Each one cost seconds per run when missing (see bench/README.md, "Where the time goes"),
+and none changes a result, so only these tests notice if one is lost.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from medallion.common.config import load_config
+from medallion.common.delta import table_is_empty
+from medallion.common.intervals import Interval
+from medallion.transformer.job import ensure_silver_tables, processed_keys, read_bronze_files
+
+
+def _jobs_started(spark, action) -> int:
+    """Spark jobs started while ``action`` ran (the status tracker counts them all)."""
+    tracker = spark.sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup(None))
+    action()
+    return len(set(tracker.getJobIdsForGroup(None)) - before)
+
+
+def test_an_explicit_list_of_many_files_is_listed_by_the_driver(spark, tmp_path):
+    # 40 paths: above Spark's default threshold of 32, which would start a listing job
+    # of one task per path.
+    paths = []
+    for i in range(40):
+        path = tmp_path / f"object-{i:02d}.json"
+        path.write_text(f'{{"i": {i}}}')
+        paths.append(str(path))
+
+    frames = []
+    assert _jobs_started(spark, lambda: frames.append(read_bronze_files(spark, paths))) == 0
+    assert frames[0].count() == 40
+
+
+def test_the_driver_jvm_runs_the_parallel_collector(spark):
+    beans = spark._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    names = {str(bean.getName()) for bean in beans}
+    assert names == {"PS Scavenge", "PS MarkSweep"}, names
+
+
+def test_the_manifest_of_a_new_lake_is_answered_from_the_log(spark, tmp_path):
+    config = load_config({"LAKE_ROOT": str(tmp_path / "lake")})
+    ensure_silver_tables(spark, config)
+    # The first snapshot of a new table costs Delta a few jobs whatever reads it next
+    # (the silver prices table pays it too); what must not follow is a scan of the table.
+    assert table_is_empty(spark, config.lake_path("silver", "_processed"))
+    interval = Interval(date(2025, 3, 3), date(2025, 3, 4))
+
+    found = []
+    assert _jobs_started(spark, lambda: found.append(processed_keys(spark, config, interval))) == 0
+    assert found == [set()]
