@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from medallion.ingestor.http import HttpClient
-from medallion.ingestor.redact import redact_params, request_url
-from medallion.ingestor.sources.base import Fetched, Source, SourceError, Window
+from medallion.ingestor.sources.base import Fetched, Source, SourceError, Window, http_fetch
 
 # Alpha Vantage spells exchange suffixes its own way.
 _SUFFIXES = {".SA": ".SAO", ".L": ".LON", ".TO": ".TRT", ".DE": ".DEX"}
@@ -64,14 +63,7 @@ class AlphaVantageSource(Source):
             "apikey": self._api_key,
         }
         url = f"{self.base_url}/query"
-        resp = self.client.get(url, params)
-        return Fetched(
-            body=resp.body,
-            status=resp.status,
-            content_type=resp.content_type,
-            url=request_url(url, params),
-            params=redact_params(params),
-        )
+        return http_fetch(self.client, url, params)
 
     def describe(self) -> str:
         return f"alphavantage at {self.base_url}"

@@ -6,6 +6,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from medallion.ingestor.redact import redact_params, request_url
+
+if TYPE_CHECKING:
+    from medallion.ingestor.http import HttpClient
 
 BAR_LENGTH = {
     "1m": timedelta(minutes=1),
@@ -57,6 +63,19 @@ class Fetched:
     url: str
     params: Mapping[str, str]
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def http_fetch(client: HttpClient, url: str, params: Mapping[str, str]) -> Fetched:
+    """GET ``url`` with ``params`` through ``client``; the result records the request
+    with every secret parameter (API keys) redacted."""
+    resp = client.get(url, params)
+    return Fetched(
+        body=resp.body,
+        status=resp.status,
+        content_type=resp.content_type,
+        url=request_url(url, params),
+        params=redact_params(params),
+    )
 
 
 class Source(ABC):

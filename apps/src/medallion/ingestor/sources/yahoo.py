@@ -6,8 +6,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from medallion.ingestor.http import HttpClient
-from medallion.ingestor.redact import redact_params, request_url
-from medallion.ingestor.sources.base import Fetched, Limits, Source, Window
+from medallion.ingestor.sources.base import Fetched, Limits, Source, Window, http_fetch
 
 # Yahoo's documented-by-experience limits: intraday history is short and each request
 # may only span so much. Chunks stay a little under the hard limits.
@@ -49,14 +48,7 @@ class YahooSource(Source):
     def fetch(self, symbol: str, interval: str, window: Window) -> Fetched:
         url = f"{self.base_url}/v8/finance/chart/{quote(symbol, safe='')}"
         params = chart_params(interval, window)
-        resp = self.client.get(url, params)
-        return Fetched(
-            body=resp.body,
-            status=resp.status,
-            content_type=resp.content_type,
-            url=request_url(url, params),
-            params=redact_params(params),
-        )
+        return http_fetch(self.client, url, params)
 
     def describe(self) -> str:
         return f"yahoo at {self.base_url}"
