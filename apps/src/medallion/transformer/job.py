@@ -27,7 +27,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from medallion.common.config import Config
-from medallion.common.delta import ensure_table, merge_upsert
+from medallion.common.delta import ensure_table, merge_upsert, table_is_empty
 from medallion.common.intervals import Interval
 from medallion.common.logs import log_summary
 from medallion.transformer.schemas import PRICES, PROCESSED, QUARANTINE
@@ -117,8 +117,6 @@ def ensure_silver_tables(spark: SparkSession, config: Config) -> None:
 
 def processed_keys(spark: SparkSession, config: Config, interval: Interval) -> set[str]:
     from pyspark.sql import functions as F
-
-    from medallion.common.delta import table_is_empty
 
     path = config.lake_path("silver", "_processed")
     if table_is_empty(spark, path):  # first run: the log says so, no Spark job needed
