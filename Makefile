@@ -55,8 +55,8 @@ minio: ## Build the pinned MinIO server from its Go module into .cache/bin
 postgres: ## Install PostgreSQL server binaries (Debian package) if missing
 	@tools/install-postgres.sh
 
-manifest-tools: ## Install kustomize 5.8.1, the schema validator, checkov, yamllint
-	@tools/manifest-tools.sh
+manifest-tools: venv ## Install kustomize 5.8.3, Argo CD's manifest and CRD schemas, kubeconform, checkov, yamllint
+	@PYTHON=$(PY) tools/manifest-tools.sh
 
 ci-tools: ## Install actionlint (Go module) for the workflow checks
 	@tools/ci-tools.sh

@@ -23,7 +23,6 @@ from pathlib import Path
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TOOLS_SCRIPT = REPO_ROOT / "tools" / "manifest-tools.sh"
 BIN = REPO_ROOT / ".cache" / "bin"
 KUSTOMIZE = BIN / "kustomize"
@@ -63,7 +62,13 @@ def schema_dir() -> Path:
 
 
 def missing_tools() -> list[str]:
-    need = [KUSTOMIZE, KUBECONFORM, schema_dir() / ".source", CHECKOV_VENV / "bin" / "checkov"]
+    need = [
+        KUSTOMIZE,
+        KUBECONFORM,
+        schema_dir() / ".source",
+        CHECKOV_VENV / "bin" / "checkov",
+        argocd_cache(argocd_version()) / ".sha256",
+    ]
     return [str(p.relative_to(REPO_ROOT)) for p in need if not p.exists()]
 
 
@@ -109,14 +114,25 @@ class Kustomization:
 
 REMOTE = re.compile(r"^(https?://|git@|ssh://|github\.com/)")
 
-# Remote resources the suite never fetches (it stays offline): each is rendered from a stand-in
-# written for the tests. Only Argo CD's pinned install manifest (clusters/kind/argocd/UPSTREAM);
-# test_argocd_upstream.py checks the kustomization names exactly that URL.
-STANDINS = {
-    re.compile(
-        r"^https://raw\.githubusercontent\.com/argoproj/argo-cd/v\d+\.\d+\.\d+/manifests/install\.yaml$"
-    ): FIXTURES / "argocd-upstream-standin.yaml",
-}
+# Remote resources the suite never fetches (it stays offline): each is rendered from the copy the
+# release ships in a package registry, verified against its pin. Only Argo CD's install manifest:
+# tools/manifest-tools.sh takes it from the argo-cd/v3 Go module at the version in
+# clusters/kind/argocd/UPSTREAM and checks its sha256 there (test_argocd_upstream.py checks that
+# the kustomization names exactly that URL).
+ARGOCD_URL = re.compile(
+    r"^https://raw\.githubusercontent\.com/argoproj/argo-cd/(v\d+\.\d+\.\d+)/manifests/install\.yaml$"
+)
+
+
+def argocd_version() -> str:
+    """The pinned Argo CD release (clusters/kind/argocd/UPSTREAM in this checkout)."""
+    text = (REPO_ROOT / "clusters" / "kind" / "argocd" / "UPSTREAM").read_text()
+    return re.search(r"^VERSION=(\S+)$", text, flags=re.M).group(1)
+
+
+def argocd_cache(version: str) -> Path:
+    """Argo CD's release files as tools/manifest-tools.sh leaves them (install.yaml, crds/, schemas/)."""
+    return REPO_ROOT / ".cache" / "argocd" / version
 
 
 def remote_entries(doc: dict) -> list[str]:
@@ -129,8 +145,9 @@ def remote_entries(doc: dict) -> list[str]:
     ]
 
 
-def standin_for(resource: str) -> Path | None:
-    return next((f for pat, f in STANDINS.items() if pat.match(resource)), None)
+def upstream_copy_for(resource: str) -> Path | None:
+    m = ARGOCD_URL.match(resource)
+    return argocd_cache(m.group(1)) / "install.yaml" if m else None
 
 
 def find_kustomizations(root: Path | None = None) -> list[Kustomization]:
@@ -154,8 +171,8 @@ class Rendered:
     objects: list[dict]
     text: str
     error: str = ""
-    via: str = ""  # for components: the wrapper used; for remote resources: the stand-in
-    standins: tuple[str, ...] = ()  # remote resources rendered from a stand-in (not the real thing)
+    via: str = ""  # for components: the wrapper used; for remote resources: the verified upstream copy
+    upstream_copies: tuple[str, ...] = ()  # remote resources rendered from their verified upstream copy
 
 
 def kustomize_version() -> str:
@@ -213,25 +230,25 @@ def input_digest(kdir: Path) -> str:
                 h.update(str(f.relative_to(d)).encode() + b"\0" + f.read_bytes() + b"\0")
         h.update(b"\1")
     for r in remote_entries(_kustomization_doc(kdir.resolve()) or {}):
-        f = standin_for(r)
+        f = upstream_copy_for(r)
         h.update(r.encode() + b"\0" + (f.read_bytes() if f and f.is_file() else b"") + b"\2")
     return h.hexdigest()
 
 
-def _build_with_standins(path: Path, doc: dict) -> tuple[bool, str, str]:
-    """Build a copy of the folder in which each remote resource is a local copy of its stand-in,
+def _build_with_upstream_copies(path: Path, doc: dict) -> tuple[bool, str, str]:
+    """Build a copy of the folder in which each remote resource is its verified upstream copy,
     the way bootstrap/up.sh builds it against its verified download. The folder must be
     self-contained (no ../ paths), as clusters/kind/argocd is."""
-    with tempfile.TemporaryDirectory(prefix="kstandin-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kupstream-") as tmp:
         copy = Path(tmp) / path.name
         shutil.copytree(path, copy)
         doc = dict(doc)
         for key in ("resources", "components"):
             entries = []
             for i, r in enumerate(doc.get(key) or []):
-                f = standin_for(r) if isinstance(r, str) and REMOTE.match(r) else None
+                f = upstream_copy_for(r) if isinstance(r, str) and REMOTE.match(r) else None
                 if f is not None:
-                    local = f"./standin-{i}-{f.name}"
+                    local = f"./upstream-{i}-{f.name}"
                     shutil.copyfile(f, copy / local)
                     r = local
                 entries.append(r)
@@ -249,8 +266,8 @@ _RENDER_CACHE: dict[str, tuple[bool, list[dict], str, str]] = {}
 
 
 def render_dir(path: Path) -> Rendered:
-    """Build one kustomization, never over the network: a remote resource with a stand-in is
-    rendered from it; any other remote resource (here or in an included folder) fails the render.
+    """Build one kustomization, never over the network: a remote resource with a verified upstream
+    copy is rendered from it; any other remote resource (here or in an included folder) fails the render.
     The parsed objects are shared between identical inputs: checks must not modify them."""
     doc = _kustomization_doc(path.resolve()) or {}
     remotes = remote_entries(doc)
@@ -259,28 +276,28 @@ def render_dir(path: Path) -> Rendered:
     nested = sorted(
         str(d) for d in dirs if d != path.resolve() and remote_entries(_kustomization_doc(d) or {})
     )
-    unknown = [r for r in remotes if standin_for(r) is None]
+    unknown = [r for r in remotes if upstream_copy_for(r) is None]
     digest = input_digest(path)
     if digest not in _RENDER_CACHE:
         if nested or unknown:
             err = (
-                f"not built (the suite stays offline): remote resources {unknown} have no stand-in in "
-                "tests/manifests/render.py STANDINS"
+                f"not built (the suite stays offline): remote resources {unknown} have no verified "
+                "upstream copy (tests/manifests/render.py upstream_copy_for)"
                 if unknown
                 else f"not built (the suite stays offline): includes folders with remote resources {nested}"
             )
             _RENDER_CACHE[digest] = (False, [], "", err)
         else:
-            ok, out, err = _build_with_standins(path, doc) if remotes else _build(path)
+            ok, out, err = _build_with_upstream_copies(path, doc) if remotes else _build(path)
             _RENDER_CACHE[digest] = (ok, parse_objects(out) if ok else [], out, err)
     ok, objects, out, err = _RENDER_CACHE[digest]
     via = ", ".join(
-        f"{r} rendered from the stand-in {rel(standin_for(r), REPO_ROOT)}"
+        f"{r} rendered from the verified upstream copy {rel(upstream_copy_for(r), REPO_ROOT)}"
         for r in remotes
-        if standin_for(r)
+        if upstream_copy_for(r)
     )
     return Rendered(
-        path, ok, objects, out, err, via=via, standins=tuple(r for r in remotes if standin_for(r))
+        path, ok, objects, out, err, via=via, upstream_copies=tuple(r for r in remotes if upstream_copy_for(r))
     )
 
 

@@ -1,8 +1,9 @@
 """Argo CD's install manifest is a pinned remote resource, not a file in the repository:
 clusters/kind/argocd/kustomization.yaml names exactly the URL of the version in
 clusters/kind/argocd/UPSTREAM (which also holds its sha256, written nowhere else), the suite renders
-that folder from a stand-in, and bootstrap/argocd-manifest.sh refuses a download that fails or
-does not match the pin. Offline: the bootstrap script runs against a fake curl."""
+that folder from the copy the release ships in its Go module (same sha256), and
+bootstrap/argocd-manifest.sh refuses a download that fails or does not match the pin. Offline: the
+bootstrap script runs against a curl that serves files, or fails like curl without a network."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from render import KUSTOMIZE, PRUNE_DIRS, parse_objects, rel, standin_for
+from render import KUSTOMIZE, PRUNE_DIRS, parse_objects, rel, upstream_copy_for
 
 ARGOCD = "clusters/kind/argocd"
 URL_TEMPLATE = "https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml"
@@ -50,8 +51,8 @@ def test_kustomization_references_exactly_the_pinned_url(root):
     assert images.get("quay.io/argoproj/argocd", {}).get("newTag") == pin["VERSION"], (
         "the Argo CD image tag must be the version in UPSTREAM"
     )
-    assert standin_for(pin["URL"]) is not None, (
-        "tests/manifests/render.py has no stand-in for the pinned URL"
+    assert upstream_copy_for(pin["URL"]) is not None, (
+        "tests/manifests/render.py has no verified upstream copy for the pinned URL"
     )
 
 
@@ -89,10 +90,19 @@ def test_sha256_and_no_vendored_copy(root):
     )
 
 
-def test_argocd_renders_from_the_standin_with_our_patches(renders, stack):
+def test_the_upstream_copy_is_the_pinned_release(root, tools):
+    """The file the suite renders from is byte for byte the pinned manifest (sha256 in UPSTREAM)."""
+    pin = upstream_pin(root)
+    copy = upstream_copy_for(pin["URL"])
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == pin["SHA256"], (
+        f"{copy} is not Argo CD {pin['VERSION']}'s install manifest: run `make manifest-tools`"
+    )
+
+
+def test_argocd_renders_from_the_upstream_copy_with_our_patches(renders, stack):
     r = renders[ARGOCD]
     assert r.ok, r.error
-    assert len(r.standins) == 1 and "stand-in" in r.via
+    assert len(r.upstream_copies) == 1 and "verified upstream copy" in r.via
     objs = {(o["kind"], o["metadata"]["name"]): o for o in r.objects}
     assert not [k for k in objs if k[1].startswith("argocd-dex-server")], (
         "Dex must be removed by the patch"
@@ -101,7 +111,7 @@ def test_argocd_renders_from_the_standin_with_our_patches(renders, stack):
     assert svc["type"] == "NodePort" and [p.get("nodePort") for p in svc["ports"]] == [30443]
     cm = objs[("ConfigMap", "argocd-cm")]["data"]
     assert cm["timeout.reconciliation"] == "60s" and "argoproj.io_Application" in "".join(cm)
-    # the stand-in carries every kind the `argocd` AppProject permits, so its permission check means something
+    # the release carries every kind the `argocd` AppProject permits (none is permitted needlessly)
     project = next(o for _, o in stack.of_kind("AppProject") if o["metadata"]["name"] == "argocd")[
         "spec"
     ]
@@ -174,20 +184,10 @@ def test_bootstrap_refuses_a_download_with_another_sha256(root, tmp_path, tools)
 
 
 def test_bootstrap_builds_the_folder_against_the_verified_download(root, tmp_path, tools, renders):
-    """With the pin pointed at the stand-in's sha256 (in a copy), the script's build equals the suite's render:
-    bootstrap applies the same folder, patches and images that Argo CD syncs later."""
+    """Served the real release file, the script's build equals the suite's render: bootstrap
+    applies the same folder, patches and images that Argo CD syncs later."""
     tree = _copy_bootstrap_tree(root, tmp_path / "tree")
-    standin = standin_for(upstream_pin(root)["URL"])
-    pinfile = tree / ARGOCD / "UPSTREAM"
-    pinfile.write_text(
-        re.sub(
-            r"^SHA256=.*$",
-            "SHA256=" + hashlib.sha256(standin.read_bytes()).hexdigest(),
-            pinfile.read_text(),
-            flags=re.M,
-        )
-    )
-    _fake_curl(tmp_path / "bin", standin)
+    _fake_curl(tmp_path / "bin", upstream_copy_for(upstream_pin(root)["URL"]))
     p = _run(tree, tmp_path / "bin")
     assert p.returncode == 0, p.stderr
     assert "sha256 verified" in p.stderr

@@ -19,14 +19,10 @@ def deployable(renders):
 
 
 def checkov_targets(renders):
-    """What checkov scans: the deployable renders except those built from a stand-in.
-    clusters/kind/argocd renders Argo CD's upstream install manifest, which the suite replaces with
-    a stand-in written for the tests (tests/manifests/fixtures/): checkov's verdict on it would grade
-    that stand-in, not what runs, and a skip there could neither be proven needed nor stale. What
-    WE control in that folder is still checked: requests/limits, probes, pod securityContext and
-    pinned images by test_security.py on the patched render, and the format of its checkov skip
-    annotations by test_every_checkov_skip_has_a_reason (over all of deployable())."""
-    return {n: r for n, r in deployable(renders).items() if not r.standins}
+    """What checkov scans: every deployable render, clusters/kind/argocd included: it is rendered
+    from Argo CD's real install manifest (the verified copy the release ships), so checkov grades
+    what runs and every skip in patch-checkov-skips.yaml can be proven needed."""
+    return deployable(renders)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from render import (
     kustomize_version,
     manifest_root,
     pinned_versions,
-    standin_for,
+    upstream_copy_for,
 )
 
 KUSTOMIZATIONS = find_kustomizations(manifest_root())
@@ -27,7 +27,9 @@ REQUIRED = [
 
 def test_kustomize_is_the_version_argo_cd_bundles(tools):
     want = "v" + pinned_versions()["KUSTOMIZE_VERSION"]
-    assert want == "v5.8.1", "Argo CD 3.5 bundles Kustomize 5.8.1; change the pin only with Argo CD"
+    assert want == "v5.8.3", (
+        "Argo CD v3.6.2 bundles Kustomize 5.8.3 (its hack/tool-versions.sh); change the pin only with Argo CD"
+    )
     assert kustomize_version() == want
 
 
@@ -40,10 +42,10 @@ def test_expected_kustomizations_exist():
 @pytest.mark.parametrize("k", KUSTOMIZATIONS, ids=lambda k: k.rel)
 def test_kustomization_renders(renders, k):
     r = renders[k.rel]
-    unknown = [x for x in k.remote_resources() if standin_for(x) is None]
+    unknown = [x for x in k.remote_resources() if upstream_copy_for(x) is None]
     assert not unknown, (
         f"{k.rel}/{k.file.name}: remote resources {unknown} cannot be rendered offline; only Argo CD's pinned "
-        "install manifest is a remote resource (rendered here from a stand-in in tests/manifests/fixtures/)"
+        "install manifest is a remote resource (rendered here from its verified copy in .cache/argocd/)"
     )
     assert r.ok, (
         f"{k.rel}: `kustomize build` failed ({k.kind}{' ' + r.via if r.via else ''}):\n{r.error}"
@@ -62,7 +64,7 @@ def test_kustomization_style(k):
         if old in doc:
             problems.append(f"uses deprecated `{old}:`")
     for r in doc.get("resources") or []:
-        if isinstance(r, str) and not r.startswith(("./", "../")) and standin_for(r) is None:
+        if isinstance(r, str) and not r.startswith(("./", "../")) and upstream_copy_for(r) is None:
             problems.append(
                 f"resource {r!r} is not a ./ or ../ path (nor the pinned Argo CD manifest)"
             )
