@@ -34,8 +34,8 @@ test: setup ## Run the whole test suite (unit, integration on real servers, mani
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 ##@ Setup (each step is a no-op when already done)
-.PHONY: setup setup-run venv jars minio postgres manifest-tools ci-tools airflow
-setup: setup-run minio postgres manifest-tools ci-tools airflow ## Install everything the tests need
+.PHONY: setup setup-run venv jars minio postgres manifest-tools ci-tools airflow cluster-tools
+setup: setup-run minio postgres manifest-tools ci-tools airflow cluster-tools ## Install everything the tests need
 
 setup-run: venv jars ## Install what `make run` needs (venv + Spark jar closure)
 
@@ -64,8 +64,11 @@ ci-tools: ## Install actionlint (Go module) for the workflow checks
 airflow: ## Create .venv-airflow with the pinned Airflow 3 for the DAG tests
 	@tools/airflow-env.sh
 
+cluster-tools: ## Build the control-plane tier (Kubernetes, etcd, kwok, Argo CD) from Go modules; ~35 min once, cached
+	@tools/cluster-tier-tools.sh >/dev/null
+
 ##@ Tests and checks
-.PHONY: test-unit test-integration test-manifests test-dags test-ci lint
+.PHONY: test-unit test-integration test-manifests test-dags test-ci test-cluster lint
 test-unit: venv jars ## Unit tests only (no servers)
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
@@ -77,6 +80,9 @@ test-manifests: venv manifest-tools ## Offline checks of every rendered manifest
 
 test-dags: setup ## DAG import, structure and a real run against local MinIO and PostgreSQL
 	$(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
+
+test-cluster: venv manifest-tools airflow cluster-tools ## A real control plane + Argo CD's controller sync the stack from git
+	$(VENV)/bin/pytest tests/cluster $(PYTEST_ARGS)
 
 test-ci: venv ci-tools manifest-tools ## Workflows, Dockerfiles, image tags and the version lock
 	$(VENV)/bin/pytest tests/ci $(PYTEST_ARGS)

@@ -4,6 +4,10 @@
 # against the pinned sha256 (both in clusters/kind/argocd/UPSTREAM). Fails, naming the URL,
 # when the download fails or the checksum differs. Used by up.sh; prints progress on stderr.
 #
+# ARGOCD_MANIFEST_FILE=<path> takes the manifest from a local file instead of the URL (the
+# tests' control-plane tier passes the copy Argo CD's Go module ships); the sha256 check is
+# the same.
+#
 # Needs curl, sha256sum (or shasum) and a kustomize: $KUSTOMIZE if set, else the pinned one
 # `make manifest-tools` installs (.cache/bin/kustomize, the version Argo CD bundles), else
 # kubectl's built-in `kubectl kustomize`.
@@ -29,9 +33,14 @@ sha256() {
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/argocd"
-printf '==> downloading Argo CD %s install manifest: %s\n' "$version" "$url" >&2
-curl -fsSL --retry 3 --connect-timeout 20 --max-time 300 -o "$work/argocd/upstream-install.yaml" "$url" \
-  || die "cannot download $url (no network? a proxy? moved?). Argo CD's install manifest is not kept in git; bootstrap needs this download."
+if [[ -n "${ARGOCD_MANIFEST_FILE:-}" ]]; then
+  printf '==> Argo CD %s install manifest from %s\n' "$version" "$ARGOCD_MANIFEST_FILE" >&2
+  cp "$ARGOCD_MANIFEST_FILE" "$work/argocd/upstream-install.yaml" || die "cannot read ARGOCD_MANIFEST_FILE=$ARGOCD_MANIFEST_FILE"
+else
+  printf '==> downloading Argo CD %s install manifest: %s\n' "$version" "$url" >&2
+  curl -fsSL --retry 3 --connect-timeout 20 --max-time 300 -o "$work/argocd/upstream-install.yaml" "$url" \
+    || die "cannot download $url (no network? a proxy? moved?). Argo CD's install manifest is not kept in git; bootstrap needs this download."
+fi
 got="$(sha256 "$work/argocd/upstream-install.yaml")"
 [[ "$got" == "$want" ]] \
   || die "sha256 of $url is $got, expected $want (clusters/kind/argocd/UPSTREAM). Refusing to install it."

@@ -3,8 +3,16 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLUSTER_NAME="${CLUSTER_NAME:-data-stack}"
-KUBE_CONTEXT="kind-${CLUSTER_NAME}"
-export KUBE_CONTEXT
+# CLUSTER_PROVIDER=kind (default): make up creates the kind cluster of kind-config.yaml.
+# CLUSTER_PROVIDER=current: use the cluster of kubectl's current context as it is (the
+# control-plane tier of the tests runs the same bootstrap this way; nothing else differs).
+CLUSTER_PROVIDER="${CLUSTER_PROVIDER:-kind}"
+case "$CLUSTER_PROVIDER" in
+  kind) KUBE_CONTEXT="kind-${CLUSTER_NAME}" ;;
+  current) KUBE_CONTEXT="$(kubectl config current-context 2>/dev/null || true)" ;;
+  *) printf 'error: CLUSTER_PROVIDER=%s: expected kind or current\n' "$CLUSTER_PROVIDER" >&2; exit 1 ;;
+esac
+export KUBE_CONTEXT CLUSTER_PROVIDER
 
 log() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -17,7 +25,11 @@ need() {
 kc() { kubectl --context "$KUBE_CONTEXT" "$@"; }
 
 cluster_exists() {
-  kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"
+  if [[ "$CLUSTER_PROVIDER" == current ]]; then
+    [[ -n "$KUBE_CONTEXT" ]] && kc cluster-info >/dev/null 2>&1
+  else
+    kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"
+  fi
 }
 
 require_cluster() {

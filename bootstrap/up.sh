@@ -8,19 +8,23 @@
 #   REPO_REVISION  branch/tag/commit it follows (default: current branch)
 #   OVERLAY        overlays/<OVERLAY>/<service> (default: kind; the e2e run uses ci)
 #   CLUSTER_NAME   kind cluster name            (default: data-stack)
+#   CLUSTER_PROVIDER  kind (default) or current: use kubectl's current context as it is
+#                  and skip the image step (the tests' control-plane tier does this)
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---------------------------------------------------------------- prerequisites
 log "checking prerequisites"
-need docker "Install Docker (https://docs.docker.com/get-docker/)."
-need kind "Install kind 0.32+ (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)."
 need kubectl "Install kubectl 1.35+ (https://kubernetes.io/docs/tasks/tools/)."
 need python3 "Install Python 3 (used to generate the credentials)."
 need git "Install git (the repository URL is read from the git remote)."
 need curl "Install curl (Argo CD's install manifest is downloaded at bootstrap)."
-docker info >/dev/null 2>&1 || die "Docker is installed but not running (\`docker info\` fails). Start Docker and retry."
+if [[ "$CLUSTER_PROVIDER" == kind ]]; then
+  need docker "Install Docker (https://docs.docker.com/get-docker/)."
+  need kind "Install kind 0.32+ (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)."
+  docker info >/dev/null 2>&1 || die "Docker is installed but not running (\`docker info\` fails). Start Docker and retry."
+fi
 
 # -------------------------------------------------------------- repository URL
 to_https() { # git@host:owner/repo.git -> https://host/owner/repo.git (Argo CD reads public repos anonymously)
@@ -52,13 +56,26 @@ trap 'rm -f "$ARGOCD_MANIFEST"' EXIT
 "$ROOT/bootstrap/argocd-manifest.sh" >"$ARGOCD_MANIFEST"
 
 # ----------------------------------------------------------------------- cluster
-if cluster_exists; then
+if [[ "$CLUSTER_PROVIDER" == current ]]; then
+  cluster_exists || die "CLUSTER_PROVIDER=current: kubectl's current context ('$KUBE_CONTEXT') answers no cluster-info"
+  log "using the cluster of context '$KUBE_CONTEXT' as it is"
+elif cluster_exists; then
   log "kind cluster '$CLUSTER_NAME' exists"
 else
   log "creating kind cluster '$CLUSTER_NAME' (kind-config.yaml)"
   kind create cluster --name "$CLUSTER_NAME" --config "$ROOT/kind-config.yaml" --wait 180s
 fi
 kc cluster-info >/dev/null || die "cannot reach the cluster with context $KUBE_CONTEXT"
+
+# ------------------------------------------------------------------------ images
+# The job and Jupyter images, built from this checkout with the names and tag the overlays
+# render, and loaded into the kind nodes: the pods start without pulling from a registry,
+# so a fork works before its CI has pushed anything. (kind only: on CLUSTER_PROVIDER=current
+# the images must already be where the cluster pulls from.)
+if [[ "$CLUSTER_PROVIDER" == kind ]]; then
+  log "building the job and Jupyter images and loading them into kind (make images)"
+  KIND_LOAD=true "$ROOT/tools/build-images.sh"
+fi
 
 # ------------------------------------------------------------------ credentials
 # Before Argo CD: the namespaces and Secrets must exist when the pods start.

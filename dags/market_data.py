@@ -43,6 +43,9 @@ with DAG(
     start_date=datetime(2020, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
+    # Airflow pauses new DAGs by default: the schedule would never fire and a triggered
+    # run would stay queued until someone unpauses it in the UI.
+    is_paused_upon_creation=False,
     dagrun_timeout=timedelta(hours=6),
     default_args=support.default_args(),
     tags=list(support.TAGS),

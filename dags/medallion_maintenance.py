@@ -31,6 +31,9 @@ with DAG(
     start_date=datetime(2020, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
+    # Airflow pauses new DAGs by default: the schedule would never fire and a triggered
+    # run would stay queued until someone unpauses it in the UI.
+    is_paused_upon_creation=False,
     dagrun_timeout=timedelta(hours=4),
     default_args=support.default_args(retries=1),
     tags=[*support.TAGS, "maintenance"],

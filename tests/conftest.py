@@ -32,6 +32,7 @@ MARKERS = {
     "dags": "Airflow DAG import, structure and real runs",
     "ci": "Dockerfiles, workflows and the version lock agree",
     "bench": "the benchmark harness at its smallest scale",
+    "cluster": "a real control plane and Argo CD's own controller converge the stack",
 }
 
 

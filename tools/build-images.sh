@@ -14,7 +14,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PREFIX=ghcr.io/data-stack-k8s/data-stack-k8s
+# The names come from the overlays too (a fork's CI may point them at its own registry):
+# the Jupyter image's newName (else name) in overlays/kind/jupyter, less "/jupyter".
+PREFIX="${IMAGE_PREFIX:-$(awk '/^images:/ {i=1} i && /(newName|name): .*\/jupyter$/ {p=$NF} END {sub(/\/jupyter$/, "", p); print p}' overlays/kind/jupyter/kustomization.yaml)}"
 ALL_IMAGES=(ingestor transformer aggregator jupyter)
 PYTHON="${PYTHON:-python3}"
 KIND_LOAD="${KIND_LOAD:-true}"
@@ -22,6 +24,7 @@ KIND_LOAD="${KIND_LOAD:-true}"
 say() { printf 'build-images: %s\n' "$*"; }
 die() { printf 'build-images: ERROR: %s\n' "$1" >&2; exit "${2:-1}"; }
 
+[[ -n "$PREFIX" ]] || die "no jupyter image under images: in overlays/kind/jupyter/kustomization.yaml"
 command -v docker >/dev/null 2>&1 \
   || die "the docker CLI is not installed: https://docs.docker.com/engine/install/" 2
 docker info >/dev/null 2>&1 \

@@ -44,6 +44,13 @@ def test_scheduled_after_the_close_on_weekdays_only(report):
         assert r["run_after"] == r["logical_date"]
 
 
+@pytest.mark.parametrize("dag_id", ["market_data", "medallion_maintenance"])
+def test_dags_start_unpaused(report, dag_id):
+    """Airflow pauses a new DAG unless told otherwise: its schedule would never fire and the
+    README's trigger would leave the run queued."""
+    assert report["dags"][dag_id]["is_paused_upon_creation"] is False
+
+
 @pytest.mark.parametrize(
     ("case", "start", "end"),
     [

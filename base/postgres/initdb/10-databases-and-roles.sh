@@ -14,8 +14,10 @@ PGPASSWORD="$(secret postgres-superuser POSTGRES_PASSWORD)"
 export PGPASSWORD
 
 if [ -n "${PGHOST:-}" ]; then
+  # --username: the Job's uid has no passwd entry, and without a user name libpq
+  # cannot work one out, so pg_isready would never report ready (it exits 3).
   for _ in $(seq 1 60); do
-    pg_isready --quiet && break
+    pg_isready --quiet --username "${POSTGRES_USER:-postgres}" && break
     sleep 5
   done
 fi

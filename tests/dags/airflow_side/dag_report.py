@@ -148,6 +148,7 @@ def main(dags_folder: str, cases_json: str, out_json: str) -> int:
             "tags": sorted(dag.tags),
             "owner": dag.owner,
             "catchup": dag.catchup,
+            "is_paused_upon_creation": dag.is_paused_upon_creation,
             "max_active_runs": dag.max_active_runs,
             "dagrun_timeout": _td(dag.dagrun_timeout),
             "doc_md": dag.doc_md or "",
