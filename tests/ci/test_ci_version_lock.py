@@ -146,3 +146,23 @@ def test_jupyter_group_is_pinned_and_never_repins_the_jobs():
         names.add(m.group(1).lower())
     assert "jupyterlab" in names
     assert not names & set(pins()), "the jupyter group re-pins a job dependency"
+
+
+def _shell_pin(path: Path, name: str) -> str:
+    m = re.search(rf"^{name}=(\S+)", path.read_text(), flags=re.M)
+    assert m, f"{path.relative_to(REPO_ROOT)} does not set {name}"
+    return m.group(1)
+
+
+def test_the_tested_argo_cd_is_the_deployed_one():
+    """The control-plane tier builds Argo CD at the version bootstrap installs and Argo CD syncs."""
+    tier = REPO_ROOT / "tools" / "cluster-tier-tools.sh"
+    deployed = _shell_pin(REPO_ROOT / "clusters" / "kind" / "argocd" / "UPSTREAM", "VERSION")
+    assert _shell_pin(tier, "ARGOCD_VERSION") == deployed
+
+
+def test_the_tier_runs_the_kind_nodes_kubernetes_minor():
+    node = re.search(r"kindest/node:v(\d+\.\d+)\.\d+@", (REPO_ROOT / "kind-config.yaml").read_text())
+    assert node, "kind-config.yaml pins no kindest/node:vX.Y.Z@sha256:..."
+    tier = _shell_pin(REPO_ROOT / "tools" / "cluster-tier-tools.sh", "KUBERNETES_VERSION")
+    assert tier.startswith(f"v{node.group(1)}."), f"tier {tier} vs kind node v{node.group(1)}"

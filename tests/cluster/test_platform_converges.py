@@ -187,3 +187,16 @@ def test_argo_cd_ran_at_the_deployed_version(tier, converged, component):
     out = tier.run(str(t.BIN / "argocd"), "version", "--short", check=False,
                    env={**tier.env, "ARGOCD_BINARY_NAME": f"argocd-{component}"})
     assert re.search(rf"\b{re.escape(version.lstrip('v'))}\b", out.stdout + out.stderr), out.stdout + out.stderr
+
+
+def test_each_ui_application_links_to_its_ui(tier, converged):
+    """Argo CD's external-link annotations reach each Application's summary (the UI's link)."""
+    want = {
+        "airflow": "http://localhost:30080",
+        "minio": "http://localhost:30901",
+        "metabase": "http://localhost:30300",
+        "jupyter": "http://localhost:30888/lab",
+    }
+    apps = tier.applications()
+    got = {n: (apps[n]["status"].get("summary") or {}).get("externalURLs") or [] for n in want}
+    assert all(want[n] in got[n] for n in want), got

@@ -86,7 +86,8 @@ class Tier:
         self.kubeconfig = workdir / "kubeconfig"
         self.argocd_kubeconfig = workdir / "kubeconfig-argocd"
         self.git_dir = workdir / "git"
-        self.src = workdir / "src"
+        self.src = workdir / "served"  # the served tree (Argo CD's manifest swapped in)
+        self.checkout = workdir / "checkout"  # the commit as it is, where bootstrap runs
         self.repo_url = ""
         self.procs: dict[str, subprocess.Popen] = {}
         self._stop = threading.Event()
@@ -187,9 +188,10 @@ class Tier:
         self.git_dir.mkdir(parents=True, exist_ok=True)
         bare = self.git_dir / REPO_NAME
         self.run("git", "init", "-q", "--bare", "-b", "main", str(bare))
-        self.run("git", "clone", "-q", "--no-hardlinks", str(REPO_ROOT), str(self.src))
-        self.run("git", "-C", str(self.src), "checkout", "-q", "-B", "main", self.run(
-            "git", "-C", str(REPO_ROOT), "rev-parse", revision).stdout.strip())
+        commit = self.run("git", "-C", str(REPO_ROOT), "rev-parse", revision).stdout.strip()
+        for tree in (self.src, self.checkout):
+            self.run("git", "clone", "-q", "--no-hardlinks", str(REPO_ROOT), str(tree))
+            self.run("git", "-C", str(tree), "checkout", "-q", "-B", "main", commit)
         kfile = self.src / "clusters" / "kind" / "argocd" / "kustomization.yaml"
         text = kfile.read_text()
         if f"  - {pin['URL']}\n" not in text:
@@ -223,7 +225,7 @@ class Tier:
                "ARGOCD_MANIFEST_FILE": str(verified_argocd_manifest()),
                "KUSTOMIZE": str(KUSTOMIZE_BIN / "kustomize"), "HOME": str(self.dir)}
         self.log("tier: bootstrap/up.sh (CLUSTER_PROVIDER=current)")
-        return self.run("bash", str(self.src / "bootstrap" / "up.sh"), env=env, cwd=self.src, timeout=900)
+        return self.run("bash", str(self.checkout / "bootstrap" / "up.sh"), env=env, cwd=self.checkout, timeout=900)
 
     # ------------------------------------------------------------------ Argo CD
     def start_argocd(self) -> None:

@@ -5,7 +5,7 @@ The test process runs in the medallion venv (.venv); Airflow lives in its own ve
 Airflow runs there through a subprocess (tests/dags/airflow_side/*.py).
 
 The manifests are rendered the way Argo CD builds the kind cluster: the Applications
-in clusters/kind name the paths (overlays/kind/...), kustomize 5.8.1 renders them.
+in clusters/kind name the paths (overlays/kind/...), kustomize 5.8.3 renders them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ AIRFLOW_VENV = Path(os.environ.get("AIRFLOW_VENV") or REPO_ROOT / ".venv-airflow
 AIRFLOW_PYTHON = AIRFLOW_VENV / "bin" / "python"
 MEDALLION_BIN = Path(os.environ.get("MEDALLION_VENV") or REPO_ROOT / ".venv") / "bin"
 
-# tests/manifests/render.py: kustomize 5.8.1 from .cache/bin, cached builds, tree copies
+# tests/manifests/render.py: kustomize 5.8.3 from .cache/bin, cached builds, tree copies
 sys.path.insert(0, str(REPO_ROOT / "tests" / "manifests"))
 from render import KUSTOMIZE, manifest_root, render_dir  # noqa: E402
 

@@ -127,7 +127,23 @@ def check_projects(stack: Stack) -> list[str]:
             for gk in spec.get(f) or []:
                 if "*" in str(gk.get("kind", "")) or ("*" in str(gk.get("group", ""))):
                     p.append(f"{where}: {f} entry {gk} has '*'")
+    # An Application applied before its AppProject exists stays Unknown, and the root
+    # app-of-apps waits on its wave for ever: every project is in an earlier wave.
+    waves = {o["metadata"]["name"]: _wave(o) for _, o in projs}
+    for a in stack.apps:
+        if a.project in waves and a.wave is not None and not waves[a.project] < a.wave:
+            p.append(
+                f"Application {a.name} (wave {a.wave}) uses AppProject {a.project} of wave "
+                f"{waves[a.project]}: the project must be in an earlier sync wave"
+            )
     return p
+
+
+def _wave(o: dict) -> int:
+    try:
+        return int(((o.get("metadata") or {}).get("annotations") or {}).get(SYNC_WAVE_ANN, 0))
+    except ValueError:
+        return 0
 
 
 def app_group(stack: Stack, app) -> str | None:
@@ -599,6 +615,26 @@ DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 # tests run, so their digests are resolved and committed by the images workflow where Docker
 # runs (clusters/kind/argocd/kustomization.yaml says so). A version tag is still required.
 DIGEST_FROM_IMAGES_WORKFLOW = ("quay.io/argoproj/argocd:", "public.ecr.aws/docker/library/redis:")
+
+
+def check_api_token_where_needed(objects) -> list[str]:
+    """A pod whose containers run an `argocd admin` command talks to the Kubernetes API (Argo CD's
+    redis init container creates the argocd-redis Secret that way): its token must be mounted."""
+    p = []
+    for src, o in objects:
+        tpl = pod_template(o)
+        spec = (tpl or {}).get("spec") or {}
+        if not tpl or spec.get("automountServiceAccountToken") is not False:
+            continue
+        for field, c in containers(spec):
+            words = [str(w) for w in (c.get("command") or []) + (c.get("args") or [])]
+            if "admin" in words and any(w.endswith("argocd") for w in words):
+                p.append(
+                    f"{key(o)} (rendered from {src}) {field}[{c.get('name')}] runs "
+                    f"`{' '.join(words)}`, which calls the Kubernetes API, but the pod's "
+                    "automountServiceAccountToken is false"
+                )
+    return p
 
 
 def image_problems(image: str) -> list[str]:

@@ -321,7 +321,28 @@ def contract_key_renamed(root: Path, base: Stack) -> str:
     return "lacks keys ['INGESTOR_IMAGE']"
 
 
+def project_after_its_application(root: Path, stack: Stack) -> str:
+    f = root / "clusters/kind/projects/argocd.yaml"
+    f.write_text(f.read_text().replace('argocd.argoproj.io/sync-wave: "-2"', 'argocd.argoproj.io/sync-wave: "0"'))
+    return "uses AppProject argocd of wave 0"
+
+
+def redis_token_removed(root: Path, stack: Stack) -> str:
+    f = root / "clusters/kind/argocd/patch-pod-security.yaml"
+    f.write_text(
+        f.read_text()
+        + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: argocd-redis\n"
+        "spec:\n  template:\n    spec:\n      automountServiceAccountToken: false\n"
+    )
+    return "calls the Kubernetes API, but the pod's automountServiceAccountToken is false"
+
+
 MUTATIONS = {
+    "AppProject-after-its-Application": (project_after_its_application, checks.check_projects),
+    "redis-API-token-removed": (
+        redis_token_removed,
+        lambda s: checks.check_api_token_where_needed(s.objects),
+    ),
     "wrong-targetPort": (wrong_target_port, checks.check_services),
     "nodePort-not-in-kind-config": (nodeport_not_in_kind_config, checks.check_nodeports),
     "kind-config-mapping-dropped": (kind_config_port_dropped, checks.check_nodeports),

@@ -46,3 +46,8 @@ def test_image_check_rejects_bad_images():
 def test_namespaces_have_pod_security_labels_and_default_deny(stack):
     assert stack.namespaces(), "no Namespace in the kind stack"
     _assert_none(checks.check_namespaces(stack))
+
+
+def test_pods_that_call_the_api_keep_their_token(stack):
+    problems = checks.check_api_token_where_needed(stack.objects)
+    assert not problems, "\n".join(problems)
