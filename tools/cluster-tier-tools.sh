@@ -99,7 +99,7 @@ if ! built argocd "$ARGOCD_VERSION"; then
       -o "$BIN/argocd" ./cmd) \
     || die "building github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION failed"
   # The repo-server runs git through this wrapper (as the upstream image does).
-  cp "$src/hack/git-verify-wrapper.sh" "$BIN/git-verify-wrapper.sh"
+  install -m 0755 "$src/hack/git-verify-wrapper.sh" "$BIN/git-verify-wrapper.sh"
   unset GOTOOLCHAIN
   stamp argocd "$ARGOCD_VERSION"
 fi
