@@ -101,9 +101,9 @@ def _resources(
 
 # HTTP only; never loads Spark.
 LIGHT = _resources("100m", "256Mi", "500m", "512Mi")
-# Spark local mode in one pod: a 1 GiB driver heap, Python workers, off-heap. The request
-# stays under ResourceQuota medallion-jobs (requests.memory 1Gi for the namespace), so a
-# Spark stage and an ingest pod fit at once; the limit gives the JVM its headroom.
+# Spark local mode in one pod: a 1 GiB driver heap, Python workers, off-heap. Two such
+# requests fit ResourceQuota medallion-jobs (requests.memory 1536Mi for the namespace), so a
+# retried stage's first try and the retry fit at once; the limit gives the JVM its headroom.
 SPARK = _resources("250m", "768Mi", "1", "2Gi")
 
 
@@ -215,6 +215,20 @@ class MedallionPodOperator(KubernetesPodOperator):
         return pod
 
 
+def driver_identity(image: str) -> list[k8s.V1EnvVar]:
+    """What a stage needs to be a Spark driver on Kubernetes (SPARK_MASTER=k8s://...): its pod
+    name, namespace and IP (downward API) and its own image for the executors. Unused in
+    Spark's local mode."""
+    field = {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "POD_IP": "status.podIP"}
+    return [
+        *(
+            k8s.V1EnvVar(name=k, value_from=k8s.V1EnvVarSource(field_ref=k8s.V1ObjectFieldSelector(field_path=v)))
+            for k, v in field.items()
+        ),
+        k8s.V1EnvVar(name="SPARK_K8S_IMAGE", value=image),
+    ]
+
+
 def stage_pod(
     stage: str,
     arguments: Sequence[str],
@@ -230,13 +244,17 @@ def stage_pod(
         name=f"medallion-{stage}",
         namespace=JOB_NAMESPACE,
         service_account_name=JOB_SERVICE_ACCOUNT,
-        automount_service_account_token=False,
+        # The ServiceAccount decides (base: no token; Spark on Kubernetes: the driver's token).
+        automount_service_account_token=None,
         image=job_image(spec.image_env),
         image_pull_policy="IfNotPresent",
         cmds=list(JOB_COMMAND),
         arguments=[stage, *arguments],
         env_from=env_from(),
-        env_vars=dict(env_overrides or {}),
+        env_vars=[
+            *(k8s.V1EnvVar(name=k, value=v) for k, v in (env_overrides or {}).items()),
+            *driver_identity(job_image(spec.image_env)),
+        ],
         container_resources=spec.resources,
         security_context=pod_security_context(),
         container_security_context=container_security_context(),

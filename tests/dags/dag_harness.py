@@ -239,10 +239,15 @@ def pod_problems(pod: dict, cluster: Cluster, images: dict[str, str], image_key:
     sa = cluster.find("ServiceAccount", ns, sa_name)
     if sa is None:
         problems.append(f"ServiceAccount {ns}/{sa_name} is not rendered")
-    elif sa.get("automountServiceAccountToken") is not False:
-        problems.append(f"ServiceAccount {ns}/{sa_name} does not disable token automount")
-    if spec.get("automountServiceAccountToken") is not False:
-        problems.append("pod does not disable service account token automount")
+    # The pod's own setting wins; unset, the ServiceAccount's applies.
+    token = spec.get("automountServiceAccountToken")
+    if token is None and sa is not None:
+        token = sa.get("automountServiceAccountToken")
+    if token is not False:
+        problems.append(
+            f"pod mounts a service account token (neither the pod nor ServiceAccount {ns}/{sa_name} "
+            "disables token automount)"
+        )
 
     containers = spec.get("containers") or []
     if len(containers) != 1:

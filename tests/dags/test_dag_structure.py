@@ -12,10 +12,29 @@ PIPELINE = ["ingest", "transform", "aggregate", "publish"]
 LAKE = "s3://lake"
 
 
+# Every stage pod carries what it needs to be a Spark driver on Kubernetes (unused in local mode).
+DRIVER_IDENTITY = {"POD_NAME", "POD_NAMESPACE", "POD_IP", "SPARK_K8S_IMAGE"}
+
+
 def env_of(task: dict) -> dict[str, str]:
+    """The run's overrides: the pod's env without the driver identity."""
     return {
-        e["name"]: e.get("value") for e in task["pod"]["spec"]["containers"][0].get("env") or []
+        e["name"]: e.get("value")
+        for e in task["pod"]["spec"]["containers"][0].get("env") or []
+        if e["name"] not in DRIVER_IDENTITY
     }
+
+
+def test_each_stage_pod_knows_itself_as_a_spark_driver(renders):
+    for stage in PIPELINE:
+        c = renders["tue"][stage]["pod"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in c.get("env") or []}
+        assert {k: env[k]["valueFrom"]["fieldRef"]["fieldPath"] for k in ("POD_NAME", "POD_NAMESPACE", "POD_IP")} == {
+            "POD_NAME": "metadata.name",
+            "POD_NAMESPACE": "metadata.namespace",
+            "POD_IP": "status.podIP",
+        }
+        assert env["SPARK_K8S_IMAGE"]["value"] == c["image"]
 
 
 def args_of(task: dict) -> list[str]:

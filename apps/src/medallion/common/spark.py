@@ -7,10 +7,12 @@ the image); ``spark.jars.packages`` is never used, so Spark starts without netwo
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medallion.common.config import Config, ConfigError
+from medallion.common.spark_kubernetes import is_kubernetes, kubernetes_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -62,6 +64,10 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.databricks.delta.retentionDurationCheck.enabled": "true",
     }
+    if is_kubernetes(config.spark_master):
+        # The driver's own pod (downward API) and the executor settings; read here, at
+        # session start, since only a k8s:// master needs them.
+        conf.update(kubernetes_conf(os.environ))
     if config.is_s3:
         conf.update(
             {
