@@ -196,7 +196,8 @@ def test_e2e_deploys_the_commit_under_test(workflows, workflow_texts):
     assert {"pull_request", "push"} <= set(triggers(e2e))
     env = e2e["env"]
     assert "head.sha" in env["REPO_REVISION"] and "github.sha" in env["REPO_REVISION"]
-    assert (REPO_ROOT / "overlays" / env["OVERLAY"]).is_dir()
+    # What a user gets: the kind overlay (up.sh's default), no overlay chosen for CI.
+    assert "OVERLAY" not in env
     kind_config = (REPO_ROOT / "kind-config.yaml").read_text()
     assert re.search(rf"^name:\s*{re.escape(env['CLUSTER_NAME'])}\s*$", kind_config, flags=re.M)
     assert re.fullmatch(r"v\d+\.\d+\.\d+", env["KIND_VERSION"])
@@ -206,8 +207,7 @@ def test_e2e_deploys_the_commit_under_test(workflows, workflow_texts):
     for var in ("REPO_URL", "REPO_REVISION", "OVERLAY", "CLUSTER_NAME"):
         assert var in up or var in (REPO_ROOT / "bootstrap" / "lib.sh").read_text()
     for needed in (
-        "tools/build-images.sh",
-        "bootstrap/up.sh",
+        "make up",
         ".status.sync.revision == $rev",
         "airflow dags trigger market_data",
         "public.gold_daily",
@@ -236,14 +236,14 @@ def _render(kustomize, path):
 
 
 def test_e2e_overlay_runs_the_synthetic_source(workflows, kustomize):
-    overlay = REPO_ROOT / "overlays" / workflows["e2e"]["env"]["OVERLAY"] / "medallion"
+    overlay = REPO_ROOT / "overlays" / "kind" / "medallion"
     config = next(
         d
         for d in _render(kustomize, overlay)
         if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "medallion-config"
     )
     assert config["data"]["MARKET_SOURCE"] == "synthetic", (
-        f"{overlay.relative_to(REPO_ROOT)}: the e2e run needs MARKET_SOURCE=synthetic (no market API in CI)"
+        f"{overlay.relative_to(REPO_ROOT)}: a user's first run (and e2e) needs MARKET_SOURCE=synthetic"
     )
 
 
@@ -251,7 +251,7 @@ def test_e2e_overlay_uses_the_images_loaded_into_kind(workflows, kustomize):
     """kind-loaded images are only used when the pod does not insist on pulling them."""
     from image_tags import REGISTRY_PREFIX
 
-    overlays = REPO_ROOT / "overlays" / workflows["e2e"]["env"]["OVERLAY"]
+    overlays = REPO_ROOT / "overlays" / "kind"
     checked = 0
     for service in sorted(p.parent for p in overlays.glob("*/kustomization.yaml")):
         for doc in _render(kustomize, service):
