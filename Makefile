@@ -23,7 +23,8 @@ export MEDALLION_JARS_DIR ?= $(CURDIR)/.cache/jars
 run: setup-run ## Run ingest → silver → gold → publish (SOURCE=synthetic for offline; START/END=YYYY-MM-DD)
 	@if [[ -z "$${ANALYTICS_DSN:-}" ]]; then \
 	  tools/install-postgres.sh >/dev/null; \
-	  eval "$$($(PY) tools/servers.py postgres start --dir $(LOCAL)/postgres --port 54329)"; \
+	  pg_env="$$($(PY) tools/servers.py postgres start --dir $(LOCAL)/postgres --port 54329)" || exit 2; \
+	  eval "$$pg_env"; \
 	  export ANALYTICS_DSN; echo "publishing to the local PostgreSQL at $$ANALYTICS_DSN (make stop ends it)"; \
 	fi; \
 	$(if $(SOURCE),MARKET_SOURCE=$(SOURCE)) $(VENV)/bin/medallion run \
