@@ -1,6 +1,6 @@
 """``medallion ingest`` / ``ingest``: market API -> bronze for one interval.
 
-Exit codes (contracts.md): 0 ok, 2 bad configuration or arguments, 3 source
+Exit codes (medallion.common.cli, README "When a task fails"): 0 ok, 2 bad configuration or arguments, 3 source
 unreachable or circuit breaker open.
 """
 
