@@ -16,7 +16,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PREFIX=ghcr.io/data-stack-k8s/data-stack-k8s
 ALL_IMAGES=(ingestor transformer aggregator jupyter)
-PYTHON="${PYTHON:-python3}"
+# the project venv has PyYAML, which tools/image_tags.py reads the overlays with
+PYTHON="${PYTHON:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}"
 KIND_LOAD="${KIND_LOAD:-true}"
 
 say() { printf 'build-images: %s\n' "$*"; }
