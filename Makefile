@@ -35,8 +35,8 @@ test: setup ## Run the whole test suite (unit, integration on real servers, mani
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 ##@ Setup (each step is a no-op when already done)
-.PHONY: setup setup-run venv jars minio postgres manifest-tools ci-tools airflow
-setup: setup-run minio postgres manifest-tools ci-tools airflow ## Install everything the tests need
+.PHONY: setup setup-run venv jars minio postgres chromium manifest-tools ci-tools airflow
+setup: setup-run minio postgres chromium manifest-tools ci-tools airflow ## Install everything the tests need
 
 setup-run: venv jars ## Install what `make run` needs (venv + Spark jar closure)
 
@@ -55,6 +55,9 @@ minio: ## Build the pinned MinIO server from its Go module into .cache/bin
 
 postgres: ## Install PostgreSQL server binaries (Debian package) if missing
 	@tools/install-postgres.sh
+
+chromium: ## Install Debian's chromium (headless) for the report test, if missing
+	@tools/install-chromium.sh
 
 manifest-tools: ## Install kustomize 5.8.1, the schema validator, checkov, yamllint
 	@tools/manifest-tools.sh
