@@ -15,6 +15,8 @@ SOURCE ?=
 START ?=
 END ?=
 PYTEST_ARGS ?=
+# port of the throwaway PostgreSQL that `make run` starts when ANALYTICS_DSN is unset
+PG_PORT ?= 54329
 
 export MEDALLION_JARS_DIR ?= $(CURDIR)/.cache/jars
 
@@ -23,7 +25,7 @@ export MEDALLION_JARS_DIR ?= $(CURDIR)/.cache/jars
 run: setup-run ## Run ingest → silver → gold → publish (SOURCE=synthetic for offline; START/END=YYYY-MM-DD)
 	@if [[ -z "$${ANALYTICS_DSN:-}" ]]; then \
 	  tools/install-postgres.sh >/dev/null; \
-	  pg_env="$$($(PY) tools/servers.py postgres start --dir $(LOCAL)/postgres --port 54329)" || exit 2; \
+	  pg_env="$$($(PY) tools/servers.py postgres start --dir $(LOCAL)/postgres --port $(PG_PORT))" || exit 2; \
 	  eval "$$pg_env"; \
 	  export ANALYTICS_DSN; echo "publishing to the local PostgreSQL at $$ANALYTICS_DSN (make stop ends it)"; \
 	fi; \
