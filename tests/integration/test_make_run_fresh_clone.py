@@ -43,11 +43,10 @@ def clone() -> Iterator[Path]:
     try:
         yield repo
     finally:
-        state = repo / ".local/postgres/server.json"
-        pgdata = json.loads(state.read_text()).get("pgdata") if state.exists() else None
         subprocess.run(["make", "-s", "stop", f"VENV={REPO_ROOT / '.venv'}"], cwd=repo)
-        if pgdata and not (Path(pgdata) / "postmaster.pid").exists():
-            shutil.rmtree(Path(pgdata).parent, ignore_errors=True)
+        cluster = repo / ".local/postgres/cluster"  # where servers.py put the files, if elsewhere
+        if cluster.is_symlink() and not (cluster / "pgdata/postmaster.pid").exists():
+            shutil.rmtree(cluster.resolve(), ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
 
 
@@ -118,11 +117,19 @@ def test_make_run_publishes_from_a_private_folder(clone):
     assert not (Path(state["pgdata"]) / "postmaster.pid").exists()
 
 
-def test_initdb_failure_is_reported_in_initdb_words(tmp_path):
-    data_dir = tmp_path / "pg"
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A folder every user can enter, so the cluster goes where it is asked to."""
+    folder = Path(tempfile.mkdtemp(prefix="medallion-initdb-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_initdb_failure_is_reported_in_initdb_words(open_dir):
+    data_dir = open_dir / "pg"
     (data_dir / "pgdata").mkdir(parents=True)
     (data_dir / "pgdata" / "stray").write_text("not a cluster")
-    tmp_path.chmod(0o755)
     if os.geteuid() == 0:
         shutil.chown(data_dir / "pgdata", "postgres")
     done = subprocess.run(
