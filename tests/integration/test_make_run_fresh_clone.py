@@ -11,6 +11,7 @@ The clone reuses this checkout's caches so nothing is downloaded again: the venv
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -38,7 +39,15 @@ def clone() -> Iterator[Path]:
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
     repo = private / "data-stack-k8s"
     subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(repo)], check=True)
-    # fresh files are newer than the shared venv's stamp: keep make from reinstalling it
+    # The shared venv must already hold this lock (make would otherwise reinstall it from
+    # the clone, pointing this checkout's venv there); fresh files are newer than its
+    # stamp, so age the clone's pyproject to keep make from touching it.
+    digest = hashlib.sha256((repo / "apps/pyproject.toml").read_bytes()).hexdigest()[:12]
+    if not (REPO_ROOT / f".venv/.stamp-{digest}").exists():
+        shutil.rmtree(private, ignore_errors=True)
+        pytest.fail(
+            "the venv does not match apps/pyproject.toml: run `make venv` first", pytrace=False
+        )
     os.utime(repo / "apps/pyproject.toml", (0, 0))
     try:
         yield repo
