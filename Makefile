@@ -15,6 +15,8 @@ SOURCE ?=
 START ?=
 END ?=
 PYTEST_ARGS ?=
+# port of the throwaway PostgreSQL that `make run` starts when ANALYTICS_DSN is unset
+PG_PORT ?= 54329
 
 export MEDALLION_JARS_DIR ?= $(CURDIR)/.cache/jars
 
@@ -23,7 +25,8 @@ export MEDALLION_JARS_DIR ?= $(CURDIR)/.cache/jars
 run: setup-run ## Run ingest → silver → gold → publish (SOURCE=synthetic for offline; START/END=YYYY-MM-DD)
 	@if [[ -z "$${ANALYTICS_DSN:-}" ]]; then \
 	  tools/install-postgres.sh >/dev/null; \
-	  eval "$$($(PY) tools/servers.py postgres start --dir $(LOCAL)/postgres --port 54329)"; \
+	  pg_env="$$($(PY) tools/servers.py postgres start --dir $(LOCAL)/postgres --port $(PG_PORT))" || exit 2; \
+	  eval "$$pg_env"; \
 	  export ANALYTICS_DSN; echo "publishing to the local PostgreSQL at $$ANALYTICS_DSN (make stop ends it)"; \
 	fi; \
 	$(if $(SOURCE),MARKET_SOURCE=$(SOURCE)) $(VENV)/bin/medallion run \
@@ -34,8 +37,8 @@ test: setup ## Run the whole test suite (unit, integration on real servers, mani
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 ##@ Setup (each step is a no-op when already done)
-.PHONY: setup setup-run venv jars minio postgres manifest-tools ci-tools airflow cluster-tools
-setup: setup-run minio postgres manifest-tools ci-tools airflow cluster-tools ## Install everything the tests need
+.PHONY: setup setup-run venv jars minio postgres chromium manifest-tools ci-tools airflow cluster-tools
+setup: setup-run minio postgres chromium manifest-tools ci-tools airflow cluster-tools ## Install everything the tests need
 
 setup-run: venv jars ## Install what `make run` needs (venv + Spark jar closure)
 
@@ -54,6 +57,9 @@ minio: ## Build the pinned MinIO server from its Go module into .cache/bin
 
 postgres: ## Install PostgreSQL server binaries (Debian package) if missing
 	@tools/install-postgres.sh
+
+chromium: ## Install Debian's chromium (headless) for the report test, if missing
+	@tools/install-chromium.sh
 
 manifest-tools: venv ## Install kustomize 5.8.3, Argo CD's manifest and CRD schemas, kubeconform, checkov, yamllint
 	@PYTHON=$(PY) tools/manifest-tools.sh

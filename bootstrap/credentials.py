@@ -4,10 +4,10 @@
     credentials.py ensure   create missing Secrets (and missing keys); never rotate
     credentials.py print    show every credential (for `make creds`)
 
-Only the standard library is used (no PyYAML on a fresh laptop), so
-secrets.yaml is read by a small parser for the fixed layout it uses; PyYAML
-is preferred when it is installed. Values travel to kubectl on stdin, never on
-a command line.
+secrets.yaml is read with PyYAML, the one YAML parser of this repository: the
+project venv has it (`make venv`), and so does Debian's python3-yaml. Without it
+in the running Python, the script re-runs itself with .venv/bin/python or says
+how to get it. Values travel to kubectl on stdin, never on a command line.
 """
 
 from __future__ import annotations
@@ -26,46 +26,23 @@ CONTEXT = os.environ.get("KUBE_CONTEXT", "kind-data-stack")
 MANAGED_BY = "data-stack-bootstrap"
 
 
-def _unquote(v: str) -> str:
-    v = v.strip()
-    if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-        return v[1:-1]
-    return v
+def _yaml():
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        venv_python = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+        if venv_python.exists() and Path(sys.executable).resolve() != venv_python.resolve():
+            os.execv(venv_python, [str(venv_python), __file__, *sys.argv[1:]])
+        raise SystemExit(
+            f"{Path(__file__).name} needs PyYAML to read {SPEC.name}: run `make venv` "
+            "(the project venv has it) or install python3-yaml"
+        ) from None
+    return yaml
 
 
 def parse_spec(text: str) -> list[dict]:
     """Parse secrets.yaml: `secrets:` -> list of {namespace, name, purpose, keys: {k: v}}."""
-    try:
-        import yaml  # type: ignore[import-untyped]
-
-        return list((yaml.safe_load(text) or {}).get("secrets") or [])
-    except ImportError:
-        pass
-    out: list[dict] = []
-    cur: dict | None = None
-    in_keys = False
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.rstrip()
-        if not line.strip() or line.lstrip().startswith("#") or line == "secrets:":
-            continue
-        m = re.match(r"^(\s*)(- )?([A-Za-z0-9_.-]+):\s*(.*)$", line)
-        if not m:
-            raise SystemExit(f"{SPEC}:{n}: cannot parse {raw!r}")
-        indent, dash, key, value = len(m.group(1)), m.group(2), m.group(3), m.group(4)
-        if dash:
-            cur = {"keys": {}}
-            out.append(cur)
-            in_keys = False
-        if cur is None:
-            raise SystemExit(f"{SPEC}:{n}: entry outside the `secrets:` list")
-        if key == "keys" and not value:
-            in_keys = True
-        elif in_keys and indent >= 6:
-            cur["keys"][key] = _unquote(value)
-        else:
-            in_keys = False
-            cur[key] = _unquote(value)
-    return out
+    return list((_yaml().safe_load(text) or {}).get("secrets") or [])
 
 
 def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:

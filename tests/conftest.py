@@ -25,6 +25,16 @@ sys.path.insert(0, str(REPO_ROOT / "tools"))
 
 import servers  # noqa: E402  (tools/servers.py)
 
+# testcontainers run the images the cluster runs, pinned the same way (tag and digest);
+# tests/ci/test_ci_version_lock.py checks they equal base/minio and base/postgres.
+MINIO_TEST_IMAGE = (
+    "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+    "@sha256:14cea493d9a34af32f524e538b8346cf79f3321eff8e708c1e2960462bd8936e"
+)
+POSTGRES_TEST_IMAGE = (
+    "postgres:17.9-bookworm@sha256:47f917f7409eacd22fc5dfb1dee634e1b55cf0c01d1a7eb701be2227a03e0641"
+)
+
 MARKERS = {
     "unit": "pure logic and small Spark transformations, no servers",
     "integration": "talks to real servers (MinIO, PostgreSQL, local HTTP)",
@@ -116,10 +126,8 @@ def minio_server() -> Iterator[S3Server]:
     if _server_mode() == "containers":
         from testcontainers.minio import MinioContainer
 
-        # Pinned: the quay.io image the cluster runs (Docker Hub copies are gone).
-        image = os.environ.get(
-            "MINIO_TEST_IMAGE", "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
-        )
+        # The quay.io image the cluster runs (Docker Hub copies are gone), by tag and digest.
+        image = os.environ.get("MINIO_TEST_IMAGE", MINIO_TEST_IMAGE)
         with MinioContainer(image=image) as container:
             cfg = container.get_config()
             yield S3Server(f"http://{cfg['endpoint']}", cfg["access_key"], cfg["secret_key"])
@@ -150,7 +158,7 @@ def _postgres_instance() -> Iterator[PgServer]:
     if _server_mode() == "containers":
         from testcontainers.postgres import PostgresContainer
 
-        with PostgresContainer("postgres:17.6", driver=None) as container:
+        with PostgresContainer(POSTGRES_TEST_IMAGE, driver=None) as container:
             yield PgServer(
                 container.get_container_host_ip(),
                 int(container.get_exposed_port(5432)),

@@ -18,7 +18,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # the Jupyter image's newName (else name) in overlays/kind/jupyter, less "/jupyter".
 PREFIX="${IMAGE_PREFIX:-$(awk '/^images:/ {i=1} i && /(newName|name): .*\/jupyter$/ {p=$NF} END {sub(/\/jupyter$/, "", p); print p}' overlays/kind/jupyter/kustomization.yaml)}"
 ALL_IMAGES=(ingestor transformer aggregator jupyter)
-PYTHON="${PYTHON:-python3}"
+# the project venv has PyYAML, which tools/image_tags.py reads the overlays with
+PYTHON="${PYTHON:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}"
 KIND_LOAD="${KIND_LOAD:-true}"
 
 say() { printf 'build-images: %s\n' "$*"; }

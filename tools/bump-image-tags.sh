@@ -7,14 +7,16 @@
 # usage: tools/bump-image-tags.sh TAG        e.g. tools/bump-image-tags.sh "$GITHUB_SHA"
 #        tools/bump-image-tags.sh --check    print every reference and the tag they share
 #
-# The search and the edit live in tools/image_tags.py (standard library only).
+# tools/image_tags.py finds the references (PyYAML) and changes them with
+# `kustomize edit set image` ($KUSTOMIZE or .cache/bin/kustomize) and a plain edit of .env files.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON="${PYTHON:-python3}"
+# the project venv has PyYAML, which tools/image_tags.py reads the overlays with
+PYTHON="${PYTHON:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}"
 
 case "${1:-}" in
   "" | -h | --help)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     [[ -n "${1:-}" ]]; exit $? ;;
   --check)
     "$PYTHON" tools/image_tags.py list

@@ -5,45 +5,37 @@ The images are ghcr.io/data-stack-k8s/data-stack-k8s/{base,ingestor,transformer,
 aggregator,jupyter}. Their tag lives in the environment overlays and Argo CD's cluster
 folder only (base/ holds defaults that the overlays replace):
 
-  * kustomize `images:` entries (name/newName = one of our images, `newTag: <tag>`);
-  * literal references `ghcr.io/.../<image>:<tag>` in overlay files, e.g. the Airflow
-    job-image file overlays/kind/airflow/images.env that the DAG reads.
+  * kustomize `images:` entries of kustomization.yaml files: read with PyYAML, changed
+    by `kustomize edit set image` (the Kustomize the tests render with: .cache/bin, or
+    $KUSTOMIZE);
+  * `KEY=<image>:<tag>` lines of .env files, e.g. overlays/kind/airflow/images.env that
+    the DAG reads: changed by a plain edit of those lines.
 
   tools/image_tags.py list            every reference: file:line image tag
   tools/image_tags.py current         the one tag they share (fails if they disagree)
-  tools/image_tags.py set TAG         rewrite every reference to TAG (text edit: comments
-                                      and layout stay); prints the files it changed
+  tools/image_tags.py set TAG         move every reference to TAG; prints the files changed
 
 Used by tools/build-images.sh (which tag to build) and tools/bump-image-tags.sh (CI's
-tag bump); tests/ci/test_image_tags.py runs it on a copy of the tree. Standard library
-only, so it runs on a bare CI runner.
+tag bump); tests/ci/test_ci_image_tags.py runs it on a copy of the tree.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REGISTRY_PREFIX = "ghcr.io/data-stack-k8s/data-stack-k8s"
 IMAGES = ("base", "ingestor", "transformer", "aggregator", "jupyter")
-# Where deployed tags live, relative to the repository root.
+OURS = {f"{REGISTRY_PREFIX}/{name}" for name in IMAGES}
 SCAN_ROOTS = ("overlays", "clusters")
-SCAN_SUFFIXES = (".yaml", ".yml", ".env")
-# Docker's tag grammar.
-TAG_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_IMAGE_ALT = "|".join(IMAGES)
-LITERAL_RE = re.compile(
-    rf"(?P<image>{re.escape(REGISTRY_PREFIX)}/(?:{_IMAGE_ALT}))"
-    rf":(?P<tag>{TAG_RE})(?P<digest>@sha256:[0-9a-f]{{64}})?"
-)
-NAME_RE = re.compile(
-    rf"^\s*(?:-\s+)?(?:name|newName):\s*[\"']?(?P<image>{re.escape(REGISTRY_PREFIX)}/(?:{_IMAGE_ALT}))[\"']?\s*(?:#.*)?$"
-)
-NEWTAG_RE = re.compile(
-    rf"^(?P<head>\s*(?:-\s+)?newTag:\s*)(?P<q>[\"']?)(?P<tag>{TAG_RE})(?P=q)(?P<tail>\s*(?:#.*)?)$"
-)
+TAG_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # Docker's tag grammar
 
 
 class TagError(Exception):
@@ -56,66 +48,55 @@ class Ref:
     line: int  # 1-based
     image: str
     tag: str
-    kind: str  # "literal" | "kustomize"
+    kind: str  # "kustomize" | "env"
+    name: str = ""  # kustomize: the `name:` the images entry matches
 
 
-def _files(root: Path) -> list[Path]:
-    found: list[Path] = []
+def _files(root: Path, names: tuple[str, ...]) -> list[Path]:
+    found = []
     for sub in SCAN_ROOTS:
-        base = root / sub
-        if base.is_dir():
-            found += [
-                p
-                for p in base.rglob("*")
-                if p.is_file() and p.suffix in SCAN_SUFFIXES and "upstream" not in p.parts
-            ]
+        for path in (root / sub).rglob("*"):
+            if path.is_file() and "upstream" not in path.parts and path.name.endswith(names):
+                found.append(path)
     return sorted(found)
 
 
-def _item_bounds(lines: list[str], index: int) -> tuple[int, int]:
-    """The YAML list item (start, end) that line `index` belongs to, by indentation."""
+def _kustomize_refs(path: Path) -> list[Ref]:
+    doc = yaml.compose(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, yaml.MappingNode):
+        return []
+    images = next((v for k, v in doc.value if k.value == "images"), None)
+    refs = []
+    for item in images.value if isinstance(images, yaml.SequenceNode) else []:
+        fields = {k.value: v for k, v in item.value}
+        name = fields["name"].value
+        image = fields["newName"].value if "newName" in fields else name
+        if image in OURS:
+            tag_node = fields.get("newTag") or item
+            tag = fields["newTag"].value if "newTag" in fields else ""
+            refs.append(Ref(path, tag_node.start_mark.line + 1, image, tag, "kustomize", name))
+    return refs
 
-    def indent(text: str) -> int:
-        return len(text) - len(text.lstrip(" "))
 
-    start = index
-    while start >= 0 and not lines[start].lstrip().startswith("- "):
-        start -= 1
-    if start < 0:
-        return index, index + 1
-    dash = indent(lines[start])
-    end = start + 1
-    while end < len(lines):
-        text = lines[end]
-        if text.strip() and not text.lstrip().startswith("#") and indent(text) <= dash:
-            break
-        end += 1
-    return start, end
+def _env_refs(path: Path) -> list[Ref]:
+    refs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        _, _, value = line.strip().partition("=")
+        reference, _, digest = value.partition("@")
+        image, _, tag = reference.rpartition(":")
+        if image in OURS and not line.lstrip().startswith("#"):
+            if digest:
+                raise TagError(
+                    f"{path}:{number}: {value} is pinned by digest; "
+                    "first-party images are deployed by tag only"
+                )
+            refs.append(Ref(path, number, image, tag, "env"))
+    return refs
 
 
 def find_refs(root: Path) -> list[Ref]:
-    refs: list[Ref] = []
-    for path in _files(root):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for i, text in enumerate(lines):
-            code = text.split("#", 1)[0] if path.suffix != ".env" else text
-            if code.lstrip().startswith("#"):
-                continue
-            for m in LITERAL_RE.finditer(code):
-                if m.group("digest"):
-                    raise TagError(
-                        f"{path}:{i + 1}: {m.group(0)} is pinned by digest; "
-                        "first-party images are deployed by tag only"
-                    )
-                refs.append(Ref(path, i + 1, m.group("image"), m.group("tag"), "literal"))
-            m = NEWTAG_RE.match(text)
-            if m:
-                start, end = _item_bounds(lines, i)
-                names = [NAME_RE.match(lines[j]) for j in range(start, end)]
-                images = [n.group("image") for n in names if n]
-                if images:
-                    refs.append(Ref(path, i + 1, images[-1], m.group("tag"), "kustomize"))
-    return refs
+    refs = [r for p in _files(root, ("kustomization.yaml",)) for r in _kustomize_refs(p)]
+    return refs + [r for p in _files(root, (".env",)) for r in _env_refs(p)]
 
 
 def current_tag(root: Path) -> str:
@@ -131,37 +112,48 @@ def current_tag(root: Path) -> str:
     return tags[0]
 
 
+def kustomize_binary(root: Path) -> str:
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (
+        os.environ.get("KUSTOMIZE"),
+        root / ".cache/bin/kustomize",
+        here / ".cache/bin/kustomize",
+        shutil.which("kustomize"),
+    ):
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    raise TagError("kustomize not found: run `make manifest-tools` or set KUSTOMIZE")
+
+
 def set_tag(root: Path, tag: str) -> list[Path]:
     if not re.fullmatch(TAG_RE, tag):
         raise TagError(f"{tag!r} is not a valid image tag")
     refs = find_refs(root)
     if not refs:
         raise TagError(f"no image reference found under {', '.join(SCAN_ROOTS)}/")
-    changed: list[Path] = []
-    by_file: dict[Path, list[Ref]] = {}
+    before = {r.path: r.path.read_bytes() for r in refs}
+    kustomize = None
     for ref in refs:
-        by_file.setdefault(ref.path, []).append(ref)
-    for path, file_refs in by_file.items():
-        original = path.read_text(encoding="utf-8")
-        lines = original.splitlines(keepends=True)
-        for ref in file_refs:
-            text = lines[ref.line - 1]
-            if ref.kind == "literal":
-                text = LITERAL_RE.sub(lambda m: f"{m.group('image')}:{tag}", text)
-            else:
-                body = text.rstrip("\n")
-                m = NEWTAG_RE.match(body)
-                assert m is not None
-                q = m.group("q")
-                text = f"{m.group('head')}{q}{tag}{q}{m.group('tail')}" + text[len(body) :]
-            lines[ref.line - 1] = text
-        updated = "".join(lines)
-        if updated != original:
-            path.write_text(updated, encoding="utf-8")
-            changed.append(path)
+        if ref.kind == "kustomize" and ref.tag != tag:
+            kustomize = kustomize or kustomize_binary(root)
+            target = ref.name if ref.name == ref.image else f"{ref.name}={ref.image}"
+            done = subprocess.run(  # noqa: S603 - fixed argv
+                [kustomize, "edit", "set", "image", f"{target}:{tag}"],
+                cwd=ref.path.parent,
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode != 0:
+                raise TagError(f"kustomize edit set image in {ref.path.parent}: {done.stderr}")
+    for path in {r.path for r in refs if r.kind == "env"}:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        for ref in (r for r in refs if r.path == path):
+            old, new = f"={ref.image}:{ref.tag}", f"={ref.image}:{tag}"
+            lines[ref.line - 1] = lines[ref.line - 1].replace(old, new)
+        path.write_text("".join(lines), encoding="utf-8")
     if current_tag(root) != tag:  # every reference must now carry the new tag
         raise TagError("internal error: some references were not rewritten")
-    return changed
+    return sorted(p for p, content in before.items() if p.read_bytes() != content)
 
 
 def main(argv: list[str]) -> int:

@@ -2,8 +2,9 @@
 """Real MinIO and PostgreSQL servers run as local processes on 127.0.0.1.
 
 Used by the test fixtures (tests/conftest.py) and by `make run` when no S3 endpoint
-or DSN is given. Each server is started by this module, bound to 127.0.0.1, and
-stopped by the process id it recorded: nothing else is ever signalled.
+or DSN is given. Each server is started by this module and bound to 127.0.0.1. MinIO is
+stopped by the process id it recorded; PostgreSQL is started and stopped by its own
+`pg_ctl -w` (`stop -m fast`) on the data folder it created: nothing else is signalled.
 
     python tools/servers.py postgres start --dir .local/postgres --port 54329
     python tools/servers.py postgres stop  --dir .local/postgres
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import secrets
@@ -23,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -172,25 +175,79 @@ def postgres_bindir() -> Path:
     )
 
 
-def _postgres_user() -> dict[str, str]:
-    """PostgreSQL refuses to run as root; as root, run it as the `postgres` system user."""
+def _postgres_account() -> tuple[int, int] | None:
+    """PostgreSQL refuses to run as root; as root, it runs as the `postgres` system user."""
     if os.geteuid() != 0:
-        return {}
-    try:
-        import pwd
+        return None
+    import pwd
 
-        pwd.getpwnam("postgres")
+    try:
+        entry = pwd.getpwnam("postgres")
     except KeyError:
         raise ServerUnavailable(
-            "running as root needs a `postgres` system user (Debian's postgresql creates it)"
+            "PostgreSQL cannot run as root and there is no `postgres` system user to run it "
+            "as: install Debian's postgresql package (tools/install-postgres.sh creates it), "
+            "run as a non-root user, or set ANALYTICS_DSN to a database of your own"
         ) from None
-    return {"user": "postgres", "group": "postgres"}
+    return entry.pw_uid, entry.pw_gid
+
+
+def _reachable_by(path: Path, uid: int, gid: int) -> bool:
+    """Can `uid` enter every folder above `path` (a root-only parent blocks it)?"""
+    for folder in path.parents:
+        if not folder.exists():
+            continue
+        st = folder.stat()
+        if st.st_uid == uid:
+            bit = 0o100
+        elif st.st_gid == gid:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
+def _cluster_home(data_dir: Path, account: tuple[int, int] | None) -> Path:
+    """Where the cluster's files go: under data_dir, or where the postgres user can reach.
+
+    As root in a folder only root can enter (a mode-700 clone, /root), the `postgres`
+    user cannot reach data_dir; the cluster then lives in a folder named after data_dir
+    under the system's temporary folder, owned by `postgres`, and data_dir points to it.
+    """
+    if account is None or _reachable_by(data_dir, *account):
+        home = data_dir
+    else:
+        digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+        home = Path(tempfile.gettempdir()) / f"medallion-postgres-{digest}"
+    home.mkdir(parents=True, exist_ok=True)
+    if account is not None:
+        os.chown(home, *account)
+        os.chmod(home, 0o700)
+    if home != data_dir:
+        link = data_dir / "cluster"
+        if not link.is_symlink():
+            link.unlink(missing_ok=True)
+            link.symlink_to(home)
+    return home
+
+
+def _pg_run(argv: list[str], account: tuple[int, int] | None) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - fixed argv, no shell
+        argv,
+        capture_output=True,
+        text=True,
+        cwd="/",  # the postgres user may not be able to enter the caller's folder
+        **({"user": account[0], "group": account[1], "extra_groups": []} if account else {}),
+    )
 
 
 @dataclass
 class PostgresServer:
     data_dir: Path
     port: int
+    pgdata: Path | None = None
     pid: int | None = None
 
     def dsn(self, dbname: str = "postgres", user: str = "postgres") -> str:
@@ -199,16 +256,15 @@ class PostgresServer:
     @classmethod
     def start(cls, data_dir: Path, port: int | None = None) -> PostgresServer:
         bindir = postgres_bindir()
-        as_user = _postgres_user()
+        account = _postgres_account()
+        data_dir = data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
-        if as_user:
-            shutil.chown(data_dir, "postgres", "postgres")
-            os.chmod(data_dir, 0o700)
-        pgdata = data_dir / "pgdata"
-        log = data_dir / "server.log"
+        home = _cluster_home(data_dir, account)
+        pgdata = home / "pgdata"
+        log = home / "server.log"
         if not (pgdata / "PG_VERSION").exists():
             # trust on loopback only: a throwaway server for tests and local runs
-            subprocess.run(  # noqa: S603
+            done = _pg_run(
                 [
                     str(bindir / "initdb"),
                     "-D",
@@ -219,53 +275,66 @@ class PostgresServer:
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
                 ],
-                check=True,
-                capture_output=True,
-                **as_user,
+                account,
             )
-        server = cls(data_dir=data_dir, port=port or free_port())
-        proc = subprocess.Popen(  # noqa: S603
+            if done.returncode != 0:
+                said = (done.stderr or done.stdout).strip()
+                raise ServerUnavailable(
+                    f"initdb could not create the PostgreSQL cluster in {pgdata}"
+                    f"{' as the postgres user' if account else ''}:\n  "
+                    + said.replace("\n", "\n  ")
+                    + "\nFix what initdb says (or remove that folder and retry), or set "
+                    "ANALYTICS_DSN to a PostgreSQL database of your own."
+                )
+        server = cls(data_dir=data_dir, port=port or free_port(), pgdata=pgdata)
+        options = (
+            f"-h 127.0.0.1 -p {server.port} -k {home} "
+            "-c fsync=off -c full_page_writes=off -c max_connections=60"
+        )
+        done = _pg_run(
             [
-                str(bindir / "postgres"),
+                str(bindir / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "120",
                 "-D",
                 str(pgdata),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(server.port),
-                "-k",
-                str(data_dir),
-                "-c",
-                "fsync=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=60",
+                "-l",
+                str(log),
+                "-o",
+                options,
             ],
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **as_user,
+            account,
         )
-        server.pid = proc.pid
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise ServerUnavailable(f"PostgreSQL exited with {proc.returncode}: see {log}")
-            result = subprocess.run(  # noqa: S603
-                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(server.port)],
-                capture_output=True,
+        if done.returncode != 0:
+            tail = log.read_text(errors="replace")[-1500:].strip() if log.exists() else ""
+            raise ServerUnavailable(
+                f"PostgreSQL did not start on 127.0.0.1:{server.port} (pg_ctl: "
+                f"{(done.stderr or done.stdout).strip()})\n  "
+                + tail.replace("\n", "\n  ")
+                + "\nIs the port taken (make stop, or another PORT)? Else set ANALYTICS_DSN "
+                "to a PostgreSQL database of your own."
             )
-            return result.returncode == 0
-
-        _wait_until(ready, 60, "PostgreSQL", log)
+        server.pid = int((pgdata / "postmaster.pid").read_text().split()[0])
         return server
 
     def stop(self) -> None:
-        if self.pid:
-            # SIGTERM is PostgreSQL's "smart" shutdown
-            _stop_pid(self.pid)
+        if self.pgdata is not None and self.pid:
+            stop_postgres(self.pgdata)
             self.pid = None
+
+
+def stop_postgres(pgdata: Path) -> None:
+    """`pg_ctl stop -m fast`: end sessions, checkpoint, exit; waits until it has."""
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    done = _pg_run(
+        [str(postgres_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(pgdata)],
+        _postgres_account(),
+    )
+    if done.returncode != 0 and (pgdata / "postmaster.pid").exists():
+        raise ServerUnavailable(f"pg_ctl stop failed: {(done.stderr or done.stdout).strip()}")
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -300,7 +369,10 @@ def _cli(argv: list[str] | None = None) -> int:
     if args.action == "stop":
         info = running()
         if info:
-            _stop_pid(info["pid"])
+            if args.server == "postgres":
+                stop_postgres(Path(info.get("pgdata") or data_dir / "pgdata"))
+            else:
+                _stop_pid(info["pid"])
             print(f"{args.server}: stopped (pid {info['pid']})")
         state.unlink(missing_ok=True)
         return 0
@@ -309,7 +381,7 @@ def _cli(argv: list[str] | None = None) -> int:
     if info is None and args.action == "start":
         if args.server == "postgres":
             pg = PostgresServer.start(data_dir, args.port)
-            info = {"pid": pg.pid, "dsn": pg.dsn()}
+            info = {"pid": pg.pid, "dsn": pg.dsn(), "pgdata": str(pg.pgdata)}
         else:
             mn = MinioServer.start(data_dir, args.port)
             info = {
@@ -337,5 +409,5 @@ if __name__ == "__main__":
     try:
         sys.exit(_cli())
     except ServerUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"servers.py: {exc}", file=sys.stderr)
         sys.exit(2)

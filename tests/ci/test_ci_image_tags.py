@@ -107,16 +107,25 @@ def test_rendered_overlays_deploy_only_the_current_tag(kustomize):
     assert not stale, f"rendered references not at {tag}: {stale}"
 
 
+def bump(root: Path, kustomize: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(root / "tools/bump-image-tags.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KUSTOMIZE": str(kustomize)},
+    )
+
+
+def comments(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("#")]
+
+
 def test_bump_changes_every_reference_in_a_copy(kustomize, tmp_path):
     root = copy_tree(tmp_path)
     before = {p: p.read_text() for p in root.rglob("*") if p.is_file()}
     old = current_tag(root)
-    result = subprocess.run(
-        ["bash", str(root / "tools/bump-image-tags.sh"), NEW_TAG],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = bump(root, kustomize, NEW_TAG)
     assert result.returncode == 0, result.stderr
     assert current_tag(root) == NEW_TAG
     changed = {p for p, text in before.items() if p.read_text() != text}
@@ -124,7 +133,14 @@ def test_bump_changes_every_reference_in_a_copy(kustomize, tmp_path):
     assert changed and all(
         p.relative_to(root).parts[0] in ("overlays", "clusters") for p in changed
     )
+    assert any(p.name == "kustomization.yaml" for p in changed)
     for path in changed:
+        if path.name == "kustomization.yaml":
+            # `kustomize edit` rewrites the file: the same document and comments, new tag only
+            expected = yaml.safe_load(before[path].replace(f"newTag: {old}", f"newTag: {NEW_TAG}"))
+            assert yaml.safe_load(path.read_text()) == expected
+            assert comments(path.read_text()) == comments(before[path])
+            continue
         for old_line, new_line in zip(
             before[path].splitlines(), path.read_text().splitlines(), strict=True
         ):
@@ -133,32 +149,32 @@ def test_bump_changes_every_reference_in_a_copy(kustomize, tmp_path):
     refs = deployed_refs(kustomize, root)
     assert refs and all(tag == NEW_TAG for _, _, tag in refs), refs
     # idempotent: a second run changes nothing
-    again = subprocess.run(
-        ["bash", str(root / "tools/bump-image-tags.sh"), NEW_TAG],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = bump(root, kustomize, NEW_TAG)
     assert again.returncode == 0 and "nothing to change" in again.stdout
 
 
-def test_bump_refuses_a_bad_tag_and_disagreeing_overlays(tmp_path):
+def test_bump_reaches_an_image_set_by_newname(kustomize, tmp_path):
+    """An images entry that renames an upstream image to ours (newName) is bumped too."""
     root = copy_tree(tmp_path)
-    bad = subprocess.run(
-        ["bash", str(root / "tools/bump-image-tags.sh"), "not a tag!"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    overlay = root / "overlays/kind/jupyter/kustomization.yaml"
+    doc = yaml.safe_load(overlay.read_text())
+    doc["images"] = [
+        {"name": "jupyter", "newName": f"{REGISTRY_PREFIX}/jupyter", "newTag": "0.1.0"}
+    ]
+    overlay.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert bump(root, kustomize, NEW_TAG).returncode == 0
+    assert yaml.safe_load(overlay.read_text())["images"] == [
+        {"name": "jupyter", "newName": f"{REGISTRY_PREFIX}/jupyter", "newTag": NEW_TAG}
+    ]
+
+
+def test_bump_refuses_a_bad_tag_and_disagreeing_overlays(kustomize, tmp_path):
+    root = copy_tree(tmp_path)
+    bad = bump(root, kustomize, "not a tag!")
     assert bad.returncode != 0 and "not a valid image tag" in bad.stderr
     env = root / "overlays/kind/airflow/images.env"
     env.write_text(env.read_text().replace("ingestor:", "ingestor:other-", 1))
-    check = subprocess.run(
-        ["bash", str(root / "tools/bump-image-tags.sh"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    check = bump(root, kustomize, "--check")
     assert check.returncode != 0 and "disagree" in check.stderr
 
 

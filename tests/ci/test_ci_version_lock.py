@@ -166,3 +166,26 @@ def test_the_tier_runs_the_kind_nodes_kubernetes_minor():
     assert node, "kind-config.yaml pins no kindest/node:vX.Y.Z@sha256:..."
     tier = _shell_pin(REPO_ROOT / "tools" / "cluster-tier-tools.sh", "KUBERNETES_VERSION")
     assert tier.startswith(f"v{node.group(1)}."), f"tier {tier} vs kind node v{node.group(1)}"
+
+
+def test_testcontainers_run_the_cluster_images_pinned_by_digest():
+    """With a Docker engine, the tests run the very images base/ deploys (tag + digest)."""
+    tests_conftest = (REPO_ROOT / "tests/conftest.py").read_text()
+    pinned = {
+        name: "".join(re.findall(r'"([^"]*)"', body))
+        for name, body in re.findall(
+            r"^(\w+_TEST_IMAGE) = \(\n(.*?)\n\)", tests_conftest, re.M | re.S
+        )
+    }
+    deployed = {
+        "MINIO_TEST_IMAGE": (REPO_ROOT / "base/minio/deployment.yaml").read_text(),
+        "POSTGRES_TEST_IMAGE": (REPO_ROOT / "base/postgres/statefulset.yaml").read_text(),
+    }
+    assert set(pinned) == set(deployed)
+    for name, image in pinned.items():
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), f"{name}={image}"
+        assert re.search(rf"image: {re.escape(image)}\s", deployed[name]), (
+            f"{name}={image} is not the image base/ deploys"
+        )
+    assert "PostgresContainer(POSTGRES_TEST_IMAGE" in tests_conftest
+    assert 'os.environ.get("MINIO_TEST_IMAGE", MINIO_TEST_IMAGE)' in tests_conftest

@@ -4,7 +4,7 @@ Pods ship stderr to whatever collects logs; JSON lines stay machine-readable the
 and are still readable by a person. Only entrypoints call :func:`setup_logging`;
 library modules just use ``logging.getLogger(__name__)``.
 
-The end-of-stage summary (contracts.md) is printed exactly as the contract's JSON
+The end-of-stage summary (README, "When a task fails") is printed as a bare JSON
 object, without the usual envelope, so tools can ``grep '"stage"'`` and parse it.
 """
 

@@ -1,7 +1,7 @@
 """``medallion ingest`` / ``ingest``: market API -> bronze for one interval.
 
-Exit codes (contracts.md): 0 ok, 2 bad configuration or arguments, 3 source
-unreachable or circuit breaker open.
+Exit codes (medallion.common.cli, README "When a task fails"): 0 ok, 2 bad
+configuration or arguments, 3 source unreachable or circuit breaker open.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any
 from medallion.common.config import Config
 from medallion.common.intervals import Interval
 from medallion.common.logs import log_summary
+from medallion.common.progress import Progress
 from medallion.common.storage import ObjectStore, store_from_config
 from medallion.ingestor.bronze import BronzeWriter
 from medallion.ingestor.http import (
@@ -257,7 +258,14 @@ def run_ingest(
         plans = list(pool.map(job.plan_symbol, symbols))
         if not any(plans):
             logger.info("nothing to fetch: bronze already covers the interval")
-        outcomes = list(pool.map(job.ingest_symbol, symbols, plans))
+        with Progress("ingest", len(symbols), "symbols fetched") as progress:
+
+            def fetch(symbol: str, windows: list[Window]) -> SymbolResult:
+                out = job.ingest_symbol(symbol, windows)
+                progress.advance(1, symbol)
+                return out
+
+            outcomes = list(pool.map(fetch, symbols, plans))
 
     errors: Counter[str] = Counter()
     for out in outcomes:

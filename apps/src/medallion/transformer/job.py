@@ -30,6 +30,7 @@ from medallion.common.config import Config
 from medallion.common.delta import ensure_table, merge_upsert, table_is_empty
 from medallion.common.intervals import Interval
 from medallion.common.logs import log_summary
+from medallion.common.progress import Progress
 from medallion.transformer.schemas import PRICES, PROCESSED, QUARANTINE
 
 if TYPE_CHECKING:
@@ -182,7 +183,8 @@ def run_transform(
             "transform %s: %d bronze objects listed, %d new", interval, len(ready), len(new)
         )
         if new:
-            _transform_objects(spark, config, interval, store, new, result)
+            with Progress("transform", len(new), "objects transformed") as progress:
+                _transform_objects(spark, config, interval, store, new, result, progress)
     finally:
         if previous_open_cost is None:
             spark.conf.unset("spark.sql.files.openCostInBytes")
@@ -202,6 +204,7 @@ def _transform_objects(
     store: Any,
     new: list[str],
     result: TransformResult,
+    progress: Progress,
 ) -> None:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -216,6 +219,7 @@ def _transform_objects(
         classified = T.classify(T.explode_bars(payloads), config.watchlist).persist(
             StorageLevel.MEMORY_AND_DISK
         )
+        progress.advance(0, "reading and checking bronze")
         # ONE Spark job before any write: expected rows per object, per (object, rule)
         # counts and the MERGE bounds (the three used to be separate passes).
         expected, groups = batch_profile(payloads, classified)
@@ -241,6 +245,7 @@ def _transform_objects(
         payloads.unpersist()
         bounds = merge_bounds(groups)
 
+        progress.advance(0, "silver MERGE")
         transform_run = interval.run_id
         accepted = T.silver_rows(classified)
         result.rows_merged = int(bounds["n"])
@@ -289,6 +294,7 @@ def _transform_objects(
             prune=F.col("t.ingest_date").between(interval.start, interval.end),
             update=False,
         )
+        progress.advance(len(new), "done")
     finally:
         payloads.unpersist()
         if classified is not None:

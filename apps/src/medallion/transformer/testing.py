@@ -1,7 +1,7 @@
 """Helpers that write bronze objects (Yahoo / Alpha Vantage bodies + sidecars) directly.
 
 For tests, demos and notebooks that need bronze without running the ingestor: the
-objects follow the bronze layout and sidecar contract (contracts.md) exactly.
+objects follow the bronze layout and sidecar of medallion.ingestor.bronze exactly.
 """
 
 from __future__ import annotations
