@@ -153,7 +153,7 @@ def test_the_pods_the_dag_builds_are_admitted_next_to_the_running_stack(tier, co
 def test_a_tag_bump_commit_reaches_the_deployment_and_the_dags_image_configmap(tier, converged):
     """What CI's tag bump does (tools/image_tags.py set), pushed to the served repository."""
     tag = "0.1.0-tier"
-    tier.run("python3", str(tier.src / "tools" / "image_tags.py"), "set", tag, cwd=tier.src)
+    tier.run(sys.executable, str(tier.src / "tools" / "image_tags.py"), "set", tag, cwd=tier.src)
     tier.commit(f"bump images to {tag}")
     for name in ("root", "airflow", "jupyter"):
         tier.refresh(name)

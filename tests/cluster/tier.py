@@ -97,6 +97,7 @@ class Tier:
             "PATH": f"{BIN}:{KUSTOMIZE_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "KUBECONFIG": str(self.kubeconfig),
             "KWOK_WORKDIR": str(workdir / "kwok"),
+            "KUSTOMIZE": str(KUSTOMIZE_BIN / "kustomize"),
         }
 
     # ------------------------------------------------------------------ helpers
