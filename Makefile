@@ -33,8 +33,8 @@ run: setup-run ## Run ingest → silver → gold → publish (SOURCE=synthetic f
 	  $(if $(START),--start $(START)) $(if $(END),--end $(END)) --report reports/latest
 
 .PHONY: test
-test: setup ## Run the whole test suite (unit, integration on real servers, manifests, DAGs)
-	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+test: setup ## Run the whole test suite (unit, integration on real servers, manifests, DAGs, the cluster tier alongside)
+	@tools/run-tests.sh $(PYTEST_ARGS)
 
 ##@ Setup (each step is a no-op when already done)
 .PHONY: setup setup-run venv jars minio postgres chromium manifest-tools ci-tools airflow cluster-tools

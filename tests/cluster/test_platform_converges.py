@@ -150,13 +150,19 @@ def test_the_pods_the_dag_builds_are_admitted_next_to_the_running_stack(tier, co
 # ------------------------------------------------------------------ changes pushed to git
 
 
+def refresh_all(tier: t.Tier) -> None:
+    """What a git webhook does after a push (without one Argo CD polls every 60 s, as on kind):
+    every Application looks at the new commit now."""
+    for name in tier.applications():
+        tier.refresh(name)
+
+
 def test_a_tag_bump_commit_reaches_the_deployment_and_the_dags_image_configmap(tier, converged):
     """What CI's tag bump does (tools/image_tags.py set), pushed to the served repository."""
     tag = "0.1.0-tier"
     tier.run(sys.executable, str(tier.src / "tools" / "image_tags.py"), "set", tag, cwd=tier.src)
     tier.commit(f"bump images to {tag}")
-    for name in ("root", "airflow", "jupyter"):
-        tier.refresh(name)
+    refresh_all(tier)
 
     def rolled_out():
         dep = tier.get_json("deployment", "-n", "jupyter", "jupyter")
@@ -179,7 +185,7 @@ def test_a_removed_manifest_is_pruned(tier, converged):
     names = {p["metadata"]["name"] for p in policy}
     kfile.write_text(text.replace(line, ""))
     tier.commit("drop Jupyter's DNS NetworkPolicy")
-    tier.refresh("jupyter")
+    refresh_all(tier)
 
     def pruned():
         now = {p["metadata"]["name"] for p in tier.get_json("networkpolicy", "-n", "jupyter")["items"]}
@@ -224,7 +230,7 @@ def test_spark_on_kubernetes_is_one_overlay_setting_and_its_executors_are_admitt
     ))
     assert kfile.read_text() != text, "the overlay has no commented switch for the component"
     tier.commit("Spark on Kubernetes")
-    tier.refresh("medallion")
+    refresh_all(tier)
     t.wait_for(
         lambda: tier.get_json("configmap", "-n", "medallion", "medallion-config")["data"]["SPARK_MASTER"].startswith("k8s://"),
         300, "the medallion Application to sync the component", lambda: summary(tier), every=3,
