@@ -53,9 +53,9 @@ def _wait_until(check, timeout_s: float, what: str, log: Path | None = None) -> 
     raise ServerUnavailable(f"{what} did not become ready within {timeout_s:.0f}s\n{tail}")
 
 
-def _stop_pid(pid: int, timeout_s: float = 20.0) -> None:
+def _stop_pid(pid: int, timeout_s: float = 20.0, sig: int = signal.SIGTERM) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -97,14 +97,21 @@ class MinioServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, data_dir: Path, port: int | None = None) -> MinioServer:
+    def start(
+        cls,
+        data_dir: Path,
+        port: int | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> MinioServer:
+        """Start MinIO on ``data_dir``; the same port and keys restart it as it was."""
         data_dir.mkdir(parents=True, exist_ok=True)
         server = cls(
             data_dir=data_dir,
             port=port or free_port(),
             console_port=free_port(),
-            access_key="minio-" + secrets.token_hex(4),
-            secret_key=secrets.token_hex(16),
+            access_key=access_key or "minio-" + secrets.token_hex(4),
+            secret_key=secret_key or secrets.token_hex(16),
         )
         env = {
             **os.environ,
@@ -261,10 +268,11 @@ class PostgresServer:
         _wait_until(ready, 60, "PostgreSQL", log)
         return server
 
-    def stop(self) -> None:
+    def stop(self, fast: bool = False) -> None:
         if self.pid:
-            # SIGTERM is PostgreSQL's "smart" shutdown
-            _stop_pid(self.pid)
+            # SIGTERM is PostgreSQL's "smart" shutdown (waits for clients); SIGINT is
+            # "fast" (rolls back open transactions and disconnects them, as a restart does)
+            _stop_pid(self.pid, sig=signal.SIGINT if fast else signal.SIGTERM)
             self.pid = None
 
 
