@@ -43,7 +43,8 @@ MEDALLION = Path(sys.executable).with_name("medallion")
 class FaultServers:
     """MinIO and PostgreSQL that tests may stop and start again (same port, same data)."""
 
-    workdir: Path
+    minio_dir: Path
+    pg_dir: Path
     minio: servers.MinioServer
     pg: servers.PostgresServer
 
@@ -56,7 +57,7 @@ class FaultServers:
 
     def start_minio(self) -> None:
         self.minio = servers.MinioServer.start(
-            self.workdir / "minio",
+            self.minio_dir,
             self.minio.port,
             self.minio.access_key,
             self.minio.secret_key,
@@ -66,7 +67,7 @@ class FaultServers:
         self.pg.stop(fast=True)  # open transactions are rolled back, clients cut off
 
     def start_postgres(self) -> None:
-        self.pg = servers.PostgresServer.start(self.workdir / "pg", self.pg.port)
+        self.pg = servers.PostgresServer.start(self.pg_dir, self.pg.port)
 
     def new_database(self) -> str:
         import psycopg
@@ -94,25 +95,30 @@ class FaultServers:
 
 @pytest.fixture(scope="package")
 def fault_servers() -> Iterator[FaultServers]:
-    workdir = Path(tempfile.mkdtemp(prefix="medallion-faults-"))
+    # separate temporary folders: as root, PostgreSQL's own folder is handed to the
+    # `postgres` user and must not sit inside a folder only root may enter
+    minio_dir = Path(tempfile.mkdtemp(prefix="medallion-faults-minio-"))
+    pg_dir = Path(tempfile.mkdtemp(prefix="medallion-faults-pg-"))
     started: list = []
     try:
-        minio = servers.MinioServer.start(workdir / "minio")
+        minio = servers.MinioServer.start(minio_dir)
         started.append(minio)
-        pg = servers.PostgresServer.start(workdir / "pg")
+        pg = servers.PostgresServer.start(pg_dir)
         started.append(pg)
-    except servers.ServerUnavailable as exc:
+    except (servers.ServerUnavailable, subprocess.CalledProcessError) as exc:
         for server in started:
             server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        pytest.fail(str(exc), pytrace=False)
-    suite = FaultServers(workdir, minio, pg)
+        shutil.rmtree(minio_dir, ignore_errors=True)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+        pytest.fail(f"the fault suite's own servers did not start: {exc}", pytrace=False)
+    suite = FaultServers(minio_dir, pg_dir, minio, pg)
     try:
         yield suite
     finally:
         suite.minio.stop()
         suite.pg.stop(fast=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(minio_dir, ignore_errors=True)
+        shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
@@ -204,17 +210,29 @@ class StageProcess:
             pytest.fail(f"{self.stage} ({self.fault}) did not end:\n{self.output[-3000:]}")
         return self.returncode
 
-    def _stopped_members(self) -> list[int]:
-        """Processes of this stage's own group that are stopped (SIGSTOP)."""
-        stopped = []
+    def _family(self) -> dict[int, str]:
+        """{pid: state} of the stage process and all its descendants (Spark's JVM, the
+        PySpark daemon and its workers, which run in a process group of their own)."""
+        parent: dict[int, int] = {}
+        state: dict[int, str] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if fields[0] == "T" and int(fields[2]) == self.pid:
-                stopped.append(int(stat.parent.name))
-        return stopped
+            pid = int(stat.parent.name)
+            state[pid], parent[pid] = fields[0], int(fields[1])
+        family = {}
+        for pid in state:
+            cursor = pid
+            while cursor > 1 and cursor != self.pid:
+                cursor = parent.get(cursor, 0)
+            if cursor == self.pid:
+                family[pid] = state[pid]
+        return family
+
+    def _stopped_members(self) -> list[int]:
+        return [pid for pid, st in self._family().items() if st == "T"]
 
     def wait_stopped(self) -> None:
         """Until a process of the stage (driver or Spark Python worker) stopped itself
@@ -233,27 +251,44 @@ class StageProcess:
         pytest.fail(f"{self.stage} never reached {self.fault}")
 
     def resume(self) -> None:
-        """SIGCONT the stage's own process group."""
-        os.killpg(self.pid, signal.SIGCONT)
+        """SIGCONT the stopped processes of this stage (found by pid)."""
+        for pid in self._stopped_members():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def kill(self) -> None:
-        """SIGKILL the stage's own process group (started by this fixture)."""
+        """SIGKILL the stage's process group and its descendants (all started here)."""
+        family = self._family()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.popen.wait()
 
 
+@pytest.fixture(scope="package")
+def log_root() -> Iterator[Path]:
+    """Stage logs live outside pytest's numbered temp folders, which other pytest runs
+    on the same machine prune while this one may still write to them."""
+    root = Path(tempfile.mkdtemp(prefix="medallion-faults-logs-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def new_lake(fault_servers, market_api, tmp_path) -> Iterator:
+def new_lake(fault_servers, market_api, log_root, request) -> Iterator:
     lakes: list[Lake] = []
 
     def make() -> Lake:
+        log_dir = log_root / f"{request.node.name}-{len(lakes)}"
+        log_dir.mkdir()
         lake = Lake(
             fault_servers,
             fault_servers.new_bucket(),
             fault_servers.new_database(),
             market_api.base_url,
-            tmp_path,
+            log_dir,
         )
         lakes.append(lake)
         return lake
@@ -320,7 +355,7 @@ def run_in_process(spark, lake: Lake, *stages: str) -> None:
 
 
 @pytest.fixture(scope="package")
-def baseline(fault_servers, market_api, lake_spark, tmp_path_factory):
+def baseline(fault_servers, market_api, lake_spark, log_root):
     """The canonical form of one uninterrupted run of the whole pipeline (shared)."""
     from tests.canonical import canonical
 
@@ -329,7 +364,7 @@ def baseline(fault_servers, market_api, lake_spark, tmp_path_factory):
         fault_servers.new_bucket(),
         fault_servers.new_database(),
         market_api.base_url,
-        tmp_path_factory.mktemp("baseline"),
+        log_root,
     )
     bind_bucket(lake_spark, lake)
     run_in_process(lake_spark, lake, "ingest", "transform", "aggregate", "publish")

@@ -8,10 +8,11 @@ fail) at an exact place of its work, instead of sleeping and hoping::
     MEDALLION_FAULT="publish.before_commit:raise"     # raise FaultInjected there
 
 Several faults are separated by commas. ``kill`` sends SIGKILL to the stage's whole
-process group when the stage leads its own group (the driver, Spark's JVM and its
-Python workers die together, as in an OOM-killed or evicted pod), else to the process
-itself. ``stop`` sends SIGSTOP to the process, so the test can act (stop a server,
-start a second writer) and then continue it with SIGCONT or kill it.
+process group when the stage leads its own group (the driver and Spark's JVM; from a
+Spark Python worker also the PySpark daemon's group: everything dies together, as in
+an OOM-killed or evicted pod), else to the process itself. ``stop`` sends SIGSTOP to
+the process, so the test can act (stop a server, start a second writer) and then
+continue it with SIGCONT or kill it.
 
 With ``MEDALLION_FAULT`` unset (production), :func:`point` is one dictionary lookup.
 :func:`guard_frame` reaches inside Spark's own work: a DataFrame written by a Delta
@@ -146,12 +147,42 @@ def guard_frame(frame: DataFrame, table: str) -> DataFrame:
     from pyspark.sql.types import BooleanType
 
     _, action = _armed[name]
-    spec = f"{name}:{action}"
+    group_env, fired_env = GROUP_ENV, "MEDALLION_FAULT_FIRED"
 
-    def keep(_value: object) -> bool:
-        # Runs in the Python worker: re-arm there from the inherited environment.
-        arm(spec)
-        point(name)
+    def keep(_value):  # no annotations: PySpark would read them as a pandas UDF hint
+        # Runs in Spark's Python worker, which may not have this package installed:
+        # self-contained on purpose (only the standard library and captured strings).
+        import os
+        import signal
+        import sys
+
+        if os.environ.get(fired_env):
+            return True
+        os.environ[fired_env] = "1"
+        line = f"medallion fault point {name}: {action}\n"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        group = os.environ.get(group_env)
+        if group:
+            # the JVM relays worker output asynchronously: say it on the driver's stderr
+            try:
+                with open(f"/proc/{group}/fd/2", "a") as driver_err:
+                    driver_err.write(line)
+            except OSError:
+                pass
+        if action == "raise":
+            raise RuntimeError(f"fault injected at {name}")
+        if action == "stop":
+            os.kill(os.getpid(), signal.SIGSTOP)
+            return True
+        if group:
+            # the stage's group (driver + JVM), then PySpark's daemon group (it runs
+            # its workers in a process group of their own)
+            try:
+                os.killpg(int(group), signal.SIGKILL)
+            finally:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
         return True
 
     column = frame.columns[0]
