@@ -178,7 +178,7 @@ def test_messy_week_end_to_end_then_rerun_then_next_day(s3_spark, postgres_serve
         extra["adjclose"] = [quote["close"][0]]
     changed_key = write_bronze(
         store, doc, symbol="MSFT", ingest_date=WEEK.start, run_id="late-refetch",
-        fetched_at=datetime(2026, 3, 8, 12, 0, tzinfo=UTC),
+        fetched_at=datetime.now(UTC),  # later than the ingestor's own fetch
     )
     late = run_all(spark, config, WEEK)
     assert late[1].objects_new == 1 and late[1].rows_updated == 1
