@@ -56,9 +56,9 @@ def _wait_until(check, timeout_s: float, what: str, log: Path | None = None) -> 
     raise ServerUnavailable(f"{what} did not become ready within {timeout_s:.0f}s\n{tail}")
 
 
-def _stop_pid(pid: int, timeout_s: float = 20.0) -> None:
+def _stop_pid(pid: int, timeout_s: float = 20.0, sig: int = signal.SIGTERM) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -100,14 +100,21 @@ class MinioServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, data_dir: Path, port: int | None = None) -> MinioServer:
+    def start(
+        cls,
+        data_dir: Path,
+        port: int | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> MinioServer:
+        """Start MinIO on ``data_dir``; the same port and keys restart it as it was."""
         data_dir.mkdir(parents=True, exist_ok=True)
         server = cls(
             data_dir=data_dir,
             port=port or free_port(),
             console_port=free_port(),
-            access_key="minio-" + secrets.token_hex(4),
-            secret_key=secrets.token_hex(16),
+            access_key=access_key or "minio-" + secrets.token_hex(4),
+            secret_key=secret_key or secrets.token_hex(16),
         )
         env = {
             **os.environ,
@@ -319,7 +326,9 @@ class PostgresServer:
         server.pid = int((pgdata / "postmaster.pid").read_text().split()[0])
         return server
 
-    def stop(self) -> None:
+    def stop(self, fast: bool = True) -> None:
+        """`pg_ctl stop -m fast` (open transactions rolled back, clients cut off, as a restart
+        does). `fast` is kept for callers that ask for it explicitly: every stop is fast."""
         if self.pgdata is not None and self.pid:
             stop_postgres(self.pgdata)
             self.pid = None

@@ -1,4 +1,8 @@
-"""Publish gold to a real PostgreSQL: atomic upsert, idempotent, readers never see a gap."""
+"""Publish gold to a real PostgreSQL: atomic upsert, idempotent, readers never see a gap.
+
+Atomicity is checked on values, not counts: the change under test updates existing
+keys, and a failure is injected inside the publish transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import psycopg
 import pytest
 
 from medallion.aggregator.job import run_aggregate
+from medallion.common import faults
 from medallion.common.config import ConfigError, load_config
 from medallion.common.intervals import Interval
 from medallion.common.storage import store_from_config
@@ -24,6 +29,29 @@ N = 30
 def pg_rows(dsn):
     with psycopg.connect(dsn) as conn:
         return conn.execute("SELECT * FROM public.gold_daily ORDER BY symbol, trade_date").fetchall()
+
+
+VALUE_COLUMNS = "symbol, trade_date, close, high, volume, sma_20, drawdown, return_simple"
+
+
+def pg_values(dsn, conn=None):
+    """{(symbol, trade_date): values} of every published row."""
+    if conn is None:
+        with psycopg.connect(dsn) as own:
+            return pg_values(dsn, own)
+    rows = conn.execute(f"SELECT {VALUE_COLUMNS} FROM public.gold_daily").fetchall()
+    return {(r[0], r[1]): tuple(r[2:]) for r in rows}
+
+
+def gold_values(spark, config):
+    rows = spark.read.format("delta").load(config.lake_path("gold", "daily")).collect()
+    names = [c.strip() for c in VALUE_COLUMNS.split(",")]
+    return {(r["symbol"], r["trade_date"]): tuple(r[c] for c in names[2:]) for r in rows}
+
+
+def publish_state(dsn):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT * FROM public.medallion_publish_state").fetchall()
 
 
 def pipeline(spark, config, interval):
@@ -63,27 +91,50 @@ def test_publish_is_atomic_idempotent_and_incremental(spark, tmp_path, postgres_
     assert (again.mode, again.rows_in, again.rows_out) == ("noop", 0, 0)
     assert content_hash(pg_rows(dsn)) == pg_hash
 
-    # a corrected bar: a concurrent reader must see 2N rows at every moment
+    # a corrected bar, published while readers look at the VALUES: before the publish,
+    # inside its transaction (upsert done, not committed), after a failure injected
+    # there, and after the commit, a reader sees either every old value or every new one
     write_bronze(store, yahoo_body("AAPL", [stamps[10]], [110.0], [140.0], [109.0], [139.0],
                                    [5000]),
                  symbol="AAPL", ingest_date=D1 + timedelta(days=1),
                  fetched_at=datetime(2024, 1, 3, 22, 0, tzinfo=UTC))
-    seen: list[int] = []
+    run_transform(config, Interval.for_date(D1 + timedelta(days=1)), spark=spark)
+    run_aggregate(config, Interval.for_date(D1 + timedelta(days=1)), spark=spark)
+    old = pg_values(dsn)
+    new = gold_values(spark, config)
+    moved = {k for k in new if new[k] != old.get(k)}
+    assert len(moved) == N - 10, "AAPL days 11..30 change (close, SMA, drawdown)"
+    state_before = publish_state(dsn)
+
+    seen: list[dict] = []
+    during: list[dict] = []
     stop = threading.Event()
 
     def reader():
         with psycopg.connect(dsn, autocommit=True) as conn:
             while not stop.is_set():
-                seen.append(conn.execute("SELECT count(*) FROM public.gold_daily").fetchone()[0])
+                seen.append(pg_values(dsn, conn))
+
+    def look_then_fail():
+        during.append(pg_values(dsn))
+        raise RuntimeError("injected failure inside the publish transaction")
 
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        third = pipeline(spark, config, Interval.for_date(D1 + timedelta(days=1)))
+        with faults.on("publish.before_commit", look_then_fail), pytest.raises(
+            RuntimeError, match="injected failure"
+        ):
+            run_publish(config, Interval.for_date(D1 + timedelta(days=1)), spark=spark)
+        assert pg_values(dsn) == old and publish_state(dsn) == state_before
+        with faults.on("publish.before_commit", lambda: during.append(pg_values(dsn))):
+            third = run_publish(config, Interval.for_date(D1 + timedelta(days=1)), spark=spark)
     finally:
         stop.set()
         thread.join()
-    assert seen and set(seen) == {2 * N}
+    assert during == [old, old], "inside the transaction other sessions see the old values"
+    assert pg_values(dsn) == new
+    assert seen and all(snapshot in (old, new) for snapshot in seen), "never a mix"
     assert third.mode == "incremental"
     assert third.rows_in == third.rows_out == N - 10  # AAPL days 11..30: drawdown/SMA moved
     with psycopg.connect(dsn) as conn:

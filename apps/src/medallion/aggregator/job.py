@@ -13,7 +13,7 @@ vacuumed away, everything in silver is affected (a full recompute).
 The ``interval`` argument scopes nothing here: what to recompute follows from what
 silver changed (late corrections of old dates included); it is logged for lineage.
 
-One writer per table at a time: run one aggregate per lake at once.
+One writer per table at a time: the run holds the leases of gold/daily and gold/_state.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from medallion.common import faults
 from medallion.common.config import Config
 from medallion.common.delta import (
     TableSpec,
@@ -47,6 +48,7 @@ from medallion.common.delta import (
     table_id,
 )
 from medallion.common.intervals import Interval
+from medallion.common.lease import fence, writer_lease
 from medallion.common.logs import log_summary
 
 if TYPE_CHECKING:
@@ -166,6 +168,7 @@ def affected_days(
     return days.where(F.col("trade_date").isNotNull()), "full", None
 
 
+@writer_lease(STAGE, "gold/daily", "gold/_state")
 def run_aggregate(
     config: Config,
     interval: Interval,
@@ -233,6 +236,8 @@ def run_aggregate(
             result.rows_updated = metrics.get("numTargetRowsUpdated", 0)
             result.rows_out = result.rows_inserted + result.rows_updated
             result.gold_version = metrics["version"]
+        faults.point("aggregate.before_state")
+        fence(state_path)
         spark.createDataFrame(
             [("silver/prices", silver_id, version, str(interval))], GOLD_STATE.schema
         ).write.format("delta").mode("overwrite").save(state_path)

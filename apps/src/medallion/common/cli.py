@@ -1,8 +1,10 @@
 """What every stage CLI does around its work: parse, log, load config, map errors to exit codes.
 
 Exit codes are the contract with Airflow and with people: 0 ok, 2 bad setting or
-argument (the message names it), 3 the source is unreachable or the breaker opened,
-4 a data contract was violated. A stage maps its own exception types to 3 or 4.
+argument (the message names it), 3 the source or a server (S3, PostgreSQL) is
+unreachable after bounded retries (the message names it), 4 a data contract was
+violated, 5 another writer holds the table's lease, or this writer lost it. A stage
+maps its own exception types to 3 or 4.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from medallion.common.config import Config, ConfigError, load_config
 from medallion.common.intervals import Interval, interval_from_args
 
-EXIT_OK, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_CONTRACT = 0, 2, 3, 4
+EXIT_OK, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_CONTRACT, EXIT_BUSY = 0, 2, 3, 4, 5
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +35,37 @@ def run_stage_cli(
 
     ``errors`` maps a stage's exception types to exit codes; ConfigError is always 2.
     """
+    from medallion.common import faults, outage
+    from medallion.common.lease import LeaseError
     from medallion.common.logs import setup_logging
 
     args = parser.parse_args(argv)
     # stages without an interval (maintain) have no interval arguments
     interval = interval_from_args(args, parser) if hasattr(args, "date") else None
     setup_logging(fmt=log_format)
-    handled: dict[type[BaseException], int] = {ConfigError: EXIT_CONFIG, **(errors or {})}
+    handled: dict[type[BaseException], int] = {
+        ConfigError: EXIT_CONFIG,
+        faults.FaultConfigError: EXIT_CONFIG,
+        LeaseError: EXIT_BUSY,
+        outage.ServerUnavailable: EXIT_UNAVAILABLE,
+        **(errors or {}),
+    }
+    config = None
     try:
-        work(args, interval, load_config())
+        faults.arm()
+        config = load_config()
+        work(args, interval, config)
     except tuple(handled) as exc:
         code = next(c for kind, c in handled.items() if isinstance(exc, kind))
         logger.error("%s failed: %s", parser.prog, exc)
         print(f"{parser.prog}: {exc}", file=sys.stderr)
         return code
+    except Exception as exc:
+        server = outage.server_of(exc, config) if config is not None else None
+        if server is None:
+            raise
+        message = f"{server} unavailable after retries: {outage.first_line(exc)}"
+        logger.error("%s failed: %s", parser.prog, message)
+        print(f"{parser.prog}: {message}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     return EXIT_OK

@@ -54,6 +54,10 @@ class Config:
     synthetic_bars_per_day: int = 1
     spark_master: str = "local[*]"
     jars_dir: str = str(REPO_ROOT / ".cache" / "jars")
+    lease_ttl_s: float = 60.0
+    """A table writer's lease lasts this long without renewal (MEDALLION_LEASE_TTL_S)."""
+    lease_wait_s: float = 75.0
+    """How long a writer waits for another's lease to end (MEDALLION_LEASE_WAIT_S)."""
 
     @property
     def is_s3(self) -> bool:
@@ -162,6 +166,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         concurrency=int(_number(env, "HTTP_CONCURRENCY", 4, int, 1)),
         breaker_threshold=int(_number(env, "HTTP_BREAKER_THRESHOLD", 5, int, 1)),
     )
+    lease_ttl = _number(env, "MEDALLION_LEASE_TTL_S", 60.0, float, 1)
     return Config(
         lake_root=lake_root,
         s3_endpoint_url=endpoint,
@@ -184,4 +189,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         ),
         spark_master=_get(env, "SPARK_MASTER", "local[*]") or "local[*]",
         jars_dir=_get(env, "MEDALLION_JARS_DIR", Config.jars_dir) or Config.jars_dir,
+        lease_ttl_s=lease_ttl,
+        lease_wait_s=_number(env, "MEDALLION_LEASE_WAIT_S", lease_ttl * 1.25, float, 0),
     )

@@ -8,8 +8,8 @@
 * :func:`latest_version`, :func:`read_changes` read the Delta log / Change Data Feed.
 
 One writer per table at a time: Delta on S3 (``S3SingleDriverLogStore``) gives no
-mutual exclusion between two drivers committing to the same table, so the pipeline
-never runs two writers of one table concurrently (Airflow pools / one `medallion run`).
+mutual exclusion between two drivers committing to the same table, so each stage holds
+its tables' leases (:mod:`medallion.common.lease`) and fences before every commit here.
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
     """
     from delta.tables import DeltaTable
 
+    from medallion.common import lease
+
     if not DeltaTable.isDeltaTable(spark, path):
+        lease.fence(path)
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(*spec.partition_by)
@@ -73,6 +76,7 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
     }
     for name, expression in spec.constraints.items():
         if name.lower() not in existing:
+            lease.fence(path)
             spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expression})")
             logger.info("added constraint %s on %s", name, spec.name)
 
@@ -147,6 +151,10 @@ def merge_upsert(
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
+    from medallion.common import faults, lease
+
+    lease.fence(path)  # a writer that lost its table's lease must not commit
+    source = faults.guard_frame(source, lease.table_of(path))
     if table_is_empty(spark, path):
         return append_rows(spark, path, source)
     condition = None

@@ -5,11 +5,15 @@ Both backends expose the same small interface, so the ingestor (and the silver j
 which lists bronze) never branch on where the lake lives.
 
 Bronze is write-once: :meth:`ObjectStore.put_if_absent` never replaces an object.
-Mutable bookkeeping (ingestor watermarks) uses :meth:`ObjectStore.put`.
+Mutable bookkeeping (ingestor watermarks) uses :meth:`ObjectStore.put`. Table leases
+(:mod:`medallion.common.lease`) use compare-and-swap: :meth:`ObjectStore.get_tagged`
+and :meth:`ObjectStore.replace_if` (an S3 conditional write with ``If-Match``).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
 import os
 import tempfile
@@ -49,6 +53,14 @@ class ObjectStore(Protocol):
 
     def uri(self, key: str) -> str:
         """Where Spark reads ``key``: an ``s3a://`` URI or an absolute local path."""
+        ...
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        """Bytes at ``key`` and a tag that changes whenever the object is replaced."""
+        ...
+
+    def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        """Replace ``key`` only if its tag is still ``tag``: the new tag, or None."""
         ...
 
 
@@ -127,6 +139,26 @@ class LocalStore:
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        data = self.get(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        path = self._path(key)
+        lock = path.parent / f"{_TMP_PREFIX}lock-{path.name}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # flock serialises compare-and-swap between processes on this file system.
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = path.read_bytes()
+            except FileNotFoundError:
+                return None
+            if hashlib.sha256(current).hexdigest() != tag:
+                return None
+            os.replace(self._tmp(path, data), path)
+            return hashlib.sha256(data).hexdigest()
 
 
 class S3Store:
@@ -215,6 +247,35 @@ class S3Store:
 
     def uri(self, key: str) -> str:
         return f"s3a://{self.bucket}/{self._key(key)}"
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if self._code(exc) in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(key) from None
+            raise
+        return resp["Body"].read(), str(resp["ETag"])
+
+    def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType="application/json",
+                IfMatch=tag,
+            )
+            return str(resp["ETag"])
+        except ClientError as exc:
+            lost = ("PreconditionFailed", "412", "ConditionalRequestConflict", "NoSuchKey", "404")
+            if self._code(exc) in lost:
+                return None
+            raise
 
 
 def s3_client(config: Config) -> Any:

@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, date
 
+from medallion.common import faults
 from medallion.common.storage import ObjectStore
 from medallion.ingestor.sources.base import Fetched, Window
 
@@ -164,6 +165,7 @@ class BronzeWriter:
         self.store.put_if_absent(
             meta_key_for(key), json.dumps(meta, indent=1).encode(), "application/json"
         )
+        faults.point("ingest.after_meta")
         written = self.store.put_if_absent(key, fetched.body, _body_type(fetched.content_type))
         with self._lock:
             hashes.add(sha)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from medallion.common import faults
 from medallion.common.config import Config
 from medallion.common.intervals import Interval
 from medallion.common.logs import log_summary
@@ -193,6 +194,7 @@ class _Ingest:
                     out.failure = f"HTTP {fetched.status} after retries ({kind}: {message})"
                 continue
             # Only now that the body is in bronze does the watermark move.
+            faults.point("ingest.after_body")
             state = self.states.load(self.source.name, symbol, self.bar_interval)
             self.states.save(state.covering(window, stats.last_bar, self.interval.run_id))
         logger.info(

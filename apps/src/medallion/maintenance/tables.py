@@ -3,8 +3,9 @@
 VACUUM never goes below seven days of retention: a shorter one can delete files that
 a concurrent reader or a time-travel query still needs, and Delta's own safety check
 (spark.databricks.delta.retentionDurationCheck.enabled) stays on.
-One writer per table: run this when no pipeline stage writes. The maintenance DAG is
-scheduled on Sundays, when the weekday-only market_data DAG does not run.
+One writer per table: maintenance holds every table's lease (a stage that runs at the
+same time waits or is refused). The maintenance DAG is scheduled on Sundays, when the
+weekday-only market_data DAG does not run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from medallion.common.config import Config
+from medallion.common.lease import fence, writer_lease
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ def check_retention(retain_hours: int) -> int:
     return retain_hours
 
 
+@writer_lease("maintain", *("/".join(parts) for parts in TABLES))
 def run_maintenance(
     config: Config, retain_hours: int = MIN_RETENTION_HOURS, spark=None, vacuum: bool = True
 ) -> MaintenanceResult:
@@ -61,6 +64,7 @@ def run_maintenance(
             skipped.append(name)
             continue
         table = DeltaTable.forPath(spark, path)
+        fence(path)
         table.optimize().executeCompaction()
         if vacuum:
             table.vacuum(retain_hours)

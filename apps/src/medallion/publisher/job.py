@@ -7,6 +7,9 @@ ahead of the lake, or vacuumed CDF history, every gold row is sent (a full publi
 unchanged rows are still not rewritten). Re-running with nothing new sends nothing.
 
 The ``interval`` argument is logged for lineage; the change set decides what moves.
+A lost PostgreSQL connection is retried a bounded number of times (the transaction is
+rolled back by the server, so a retry starts clean), then the stage exits with code 3
+naming the server.
 No Spark JDBC: rows stream to the driver (gold is one row per symbol and day) and are
 COPYed by psycopg into a staging table, then upserted in one transaction.
 """
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STAGE = "publish"
+PUBLISH_ATTEMPTS = 3
+RETRY_BASE_S = 1.0
 GOLD_TABLE = "gold/daily"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -103,43 +108,81 @@ def run_publish(
     interval: Interval,
     spark: SparkSession | None = None,
     full_refresh: bool = False,
+    attempts: int = PUBLISH_ATTEMPTS,
 ) -> PublishResult:
+    """Publish with bounded retries: a connection lost mid-transaction (PostgreSQL
+    restarted, failed over) rolls the transaction back, and the whole publish (state
+    read, change set, staging, upsert) is tried again; after ``attempts`` it raises
+    :class:`ServerUnavailable` naming the server."""
+    import psycopg
+
+    from medallion.common.outage import ServerUnavailable, postgres_name
+
+    dsn = config.require_analytics_dsn()
+    started = time.monotonic()
+    result = PublishResult(interval=str(interval))
+    session: list[SparkSession] = [spark] if spark is not None else []
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                _publish_once(config, dsn, session, result, full_refresh)
+                return result
+            except psycopg.OperationalError as exc:
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                if attempt == attempts:
+                    raise ServerUnavailable(
+                        f"{postgres_name(dsn)} unavailable after {attempts} attempts: {detail}"
+                    ) from exc
+                logger.warning(
+                    "publish attempt %d of %d failed (%s: %s); retrying",
+                    attempt,
+                    attempts,
+                    postgres_name(dsn),
+                    detail,
+                )
+                time.sleep(RETRY_BASE_S * 2 ** (attempt - 1))
+        return result
+    finally:
+        result.seconds = time.monotonic() - started
+        log_summary(logger, STAGE, **result.summary())
+        if spark is None and session:
+            session[0].stop()
+
+
+def _publish_once(
+    config: Config,
+    dsn: str,
+    session: list[SparkSession],
+    result: PublishResult,
+    full_refresh: bool,
+) -> None:
     import psycopg
 
     from medallion.aggregator.metrics import GOLD_COLUMNS
     from medallion.common.spark import build_spark_session
     from medallion.publisher import postgres
 
-    dsn = config.require_analytics_dsn()
-    started = time.monotonic()
-    result = PublishResult(interval=str(interval))
-    own = spark is None
-    try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-            result.ddl_files = tuple(postgres.apply_ddl(conn))
-            spark = spark or build_spark_session(config, app_name="medallion-publish")
-            gold_path = config.lake_path("gold", "daily")
-            if not is_delta_table(spark, gold_path):
-                logger.info("no gold/daily table yet: nothing to publish")
-                return result
-            version = latest_version(spark, gold_path)
-            gold_id = table_id(spark, gold_path)
-            result.gold_version = version
-            state = postgres.read_state(conn)
-            if state == (gold_id, version) and not full_refresh:
-                logger.info("PostgreSQL already holds gold version %d", version)
-                return result
-            since = None
-            if not full_refresh and state is not None and state[0] == gold_id:
-                since = state[1] if state[1] < version else None
-            frame, result.mode = changed_rows(spark, gold_path, version, since)
-            columns = list(GOLD_COLUMNS)
-            result.rows_in, result.rows_out = postgres.publish(
-                conn, columns, to_python_rows(frame, columns), (gold_id, version)
-            )
-            return result
-    finally:
-        result.seconds = time.monotonic() - started
-        log_summary(logger, STAGE, **result.summary())
-        if own and spark is not None:
-            spark.stop()
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        result.ddl_files = tuple(postgres.apply_ddl(conn))
+        if not session:
+            session.append(build_spark_session(config, app_name="medallion-publish"))
+        spark = session[0]
+        gold_path = config.lake_path("gold", "daily")
+        if not is_delta_table(spark, gold_path):
+            logger.info("no gold/daily table yet: nothing to publish")
+            return
+        version = latest_version(spark, gold_path)
+        gold_id = table_id(spark, gold_path)
+        result.gold_version = version
+        state = postgres.read_state(conn)
+        if state == (gold_id, version) and not full_refresh:
+            logger.info("PostgreSQL already holds gold version %d", version)
+            return
+        since = None
+        if not full_refresh and state is not None and state[0] == gold_id:
+            since = state[1] if state[1] < version else None
+        frame, result.mode = changed_rows(spark, gold_path, version, since)
+        columns = list(GOLD_COLUMNS)
+        result.rows_in, result.rows_out = postgres.publish(
+            conn, columns, to_python_rows(frame, columns), (gold_id, version)
+        )

@@ -4,7 +4,10 @@ Readers never see an empty or half-loaded table: rows are COPYed into a temporar
 staging table and merged with ``INSERT ... ON CONFLICT DO UPDATE`` in the same
 transaction that records the published Delta version; nothing is truncated or
 dropped. A row is only rewritten when a value differs, so a re-publish is a no-op.
-A transaction-scoped advisory lock keeps two publishers from interleaving.
+A transaction-scoped advisory lock keeps two publishers from interleaving, and the
+publish state fences them: inside the locked transaction a publisher whose gold
+version is older than the one PostgreSQL already holds is refused (:class:`StalePublish`),
+so a slow or resumed publisher can never roll newer rows back.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
+
+from medallion.common import faults
+from medallion.common.lease import LeaseError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,20 @@ def read_state(conn: Any, table: str = "gold/daily") -> tuple[str, int] | None:
     return (row[0], int(row[1])) if row else None
 
 
+class StalePublish(LeaseError):
+    """PostgreSQL already holds a newer gold version than this publisher read (exit 5)."""
+
+
+def check_not_stale(conn: Any, table: str, state: tuple[str, int]) -> None:
+    """Inside the publish transaction, after the lock: refuse to go backwards."""
+    current = read_state(conn, table)
+    if current is not None and current[0] == state[0] and current[1] > state[1]:
+        raise StalePublish(
+            f"PostgreSQL already holds {table} version {current[1]}, newer than the version "
+            f"{state[1]} this publisher read: another publisher ran meanwhile; nothing written"
+        )
+
+
 def upsert_sql(columns: Sequence[str]) -> str:
     cols = ", ".join(columns)
     values = [c for c in columns if c not in KEY]
@@ -73,6 +93,7 @@ def publish(
     staged = 0
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        check_not_stale(conn, table, state)
         conn.execute(
             f"CREATE TEMP TABLE gold_daily_stage (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DROP"
         )
@@ -81,6 +102,7 @@ def publish(
                 for row in rows:
                     copy.write_row(row)
                     staged += 1
+                    faults.point("publish.copy")
             cur.execute(upsert_sql(columns))
             changed = cur.rowcount
         conn.execute(
@@ -90,4 +112,5 @@ def publish(
             "published_at = EXCLUDED.published_at",
             (table, state[0], state[1]),
         )
+        faults.point("publish.before_commit")
     return staged, max(changed, 0)

@@ -13,8 +13,8 @@ Conservation (checked before anything is written): for every object, rows parsed
 rows accepted + rows quarantined; a violation raises :class:`ConservationError`
 (exit code 4) and leaves silver unchanged.
 
-One writer per table at a time: run one transform per lake at once (Delta on S3 has
-no cross-driver commit lock).
+One writer per table at a time: the run holds the leases of its three tables
+(:mod:`medallion.common.lease`; Delta on S3 has no cross-driver commit lock).
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from medallion.common import faults
 from medallion.common.config import Config
 from medallion.common.delta import ensure_table, merge_upsert, table_is_empty
 from medallion.common.intervals import Interval
+from medallion.common.lease import writer_lease
 from medallion.common.logs import log_summary
 from medallion.common.progress import Progress
 from medallion.transformer.schemas import PRICES, PROCESSED, QUARANTINE
@@ -153,6 +155,7 @@ def valid_zone_ids(spark: SparkSession) -> frozenset[str]:
 
 
 # --------------------------------------------------------------------------- job
+@writer_lease(STAGE, "silver/prices", "silver/quarantine", "silver/_processed")
 def run_transform(
     config: Config, interval: Interval, spark: SparkSession | None = None
 ) -> TransformResult:
@@ -262,6 +265,7 @@ def _transform_objects(
             result.rows_inserted = metrics.get("numTargetRowsInserted", 0)
             result.rows_updated = metrics.get("numTargetRowsUpdated", 0)
             result.silver_version = metrics["version"]
+        faults.point("transform.after_prices")
         if result.quarantined:
             merge_upsert(
                 spark,
@@ -271,6 +275,7 @@ def _transform_objects(
                 prune=F.col("t.source_object").isin(sorted(new)),
                 update=False,
             )
+        faults.point("transform.before_manifest")
         manifest = spark.createDataFrame(
             [
                 (
