@@ -19,9 +19,12 @@ silver
 gold
   * daily OHLCV from the finest interval of the day (first open, max high, min low,
     last close by ts, sum volume), VWAP over bars with volume > 0 on the typical price,
-    simple/log returns on adj_close else close, SMA 20/50/200 (NULL until full),
+    simple/log returns on the close, SMA 20/50/200 (NULL until full),
     20-day annualised volatility (stddev_samp of log returns * sqrt 252), drawdown from
-    the running max close, 52-week (252-row) high/low.
+    the running max close, 52-week (252-row) high/low. The benchmark's bronze has no
+    corporate actions, so the as-traded and the split-adjusted columns are the same
+    values and the total-return close is the close (gold's adjustment itself is checked
+    by tests/integration/test_gold_oracle.py, not here).
 
 Alpha Vantage payloads are not handled here (the benchmark only produces Yahoo-shaped
 bronze); :func:`run_duckdb` refuses them rather than guessing.
@@ -287,16 +290,19 @@ FROM picked WHERE minutes = finest
 CREATE OR REPLACE TABLE gold AS
 WITH base AS (
   SELECT *,
-    lag(coalesce(adj_close, close)) OVER (PARTITION BY symbol ORDER BY trade_date) AS prev,
-    coalesce(adj_close, close) AS price
+    lag(close) OVER (PARTITION BY symbol ORDER BY trade_date) AS prev,
+    close AS price
   FROM daily
 ), r AS (
   SELECT *, CASE WHEN prev > 0 THEN price / prev - 1 END AS return_simple,
          CASE WHEN prev > 0 THEN ln(price / prev) END AS return_log
   FROM base
 )
-SELECT symbol, trade_date, open, high, low, close, adj_close, volume, vwap,
-       return_simple, return_log,
+SELECT symbol, trade_date, open AS open_raw, high AS high_raw, low AS low_raw,
+       close AS close_raw, volume AS volume_raw, 1.0::DOUBLE AS split_factor,
+       open AS open_adj, high AS high_adj, low AS low_adj, close AS close_adj,
+       volume::DOUBLE AS volume_adj, close AS close_tr, vwap,
+       return_simple, return_log, return_simple AS return_total,
        {sma},
        CASE WHEN count(return_log) OVER (w ROWS BETWEEN 19 PRECEDING AND CURRENT ROW) = 20
             THEN stddev_samp(return_log) OVER (w ROWS BETWEEN 19 PRECEDING AND CURRENT ROW)

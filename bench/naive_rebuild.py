@@ -33,7 +33,14 @@ class NaiveResult:
 def run_naive_rebuild(spark: Any, config: Config, root: str = "naive") -> NaiveResult:
     from pyspark.sql import functions as F
 
-    from medallion.aggregator.metrics import GOLD_COLUMNS, daily_bars, with_metrics
+    from medallion.aggregator.metrics import (
+        GOLD_COLUMNS,
+        adjusted_bars,
+        daily_bars,
+        dividend_factors,
+        with_metrics,
+        with_total_return,
+    )
     from medallion.common.storage import store_from_config
     from medallion.ingestor.bronze import list_bronze_objects
     from medallion.transformer import transform as T
@@ -65,7 +72,15 @@ def run_naive_rebuild(spark: Any, config: Config, root: str = "naive") -> NaiveR
 
         started = time.perf_counter()
         silver = spark.read.format("delta").load(silver_path)
-        gold = with_metrics(daily_bars(silver)).select(*GOLD_COLUMNS)
+        actions = T.action_rows(
+            T.classify_actions(
+                T.explode_actions(T.payloads(objects, valid_zone_ids(spark))), config.watchlist
+            )
+        )
+        daily = daily_bars(adjusted_bars(silver, actions))
+        gold = with_metrics(with_total_return(daily, dividend_factors(daily, actions))).select(
+            *GOLD_COLUMNS
+        )
         gold_path = config.lake_path(root, "gold", "daily")
         gold.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
             gold_path

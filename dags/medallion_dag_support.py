@@ -219,10 +219,17 @@ def driver_identity(image: str) -> list[k8s.V1EnvVar]:
     """What a stage needs to be a Spark driver on Kubernetes (SPARK_MASTER=k8s://...): its pod
     name, namespace and IP (downward API) and its own image for the executors. Unused in
     Spark's local mode."""
-    field = {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "POD_IP": "status.podIP"}
+    field = {
+        "POD_NAME": "metadata.name",
+        "POD_NAMESPACE": "metadata.namespace",
+        "POD_IP": "status.podIP",
+    }
     return [
         *(
-            k8s.V1EnvVar(name=k, value_from=k8s.V1EnvVarSource(field_ref=k8s.V1ObjectFieldSelector(field_path=v)))
+            k8s.V1EnvVar(
+                name=k,
+                value_from=k8s.V1EnvVarSource(field_ref=k8s.V1ObjectFieldSelector(field_path=v)),
+            )
             for k, v in field.items()
         ),
         k8s.V1EnvVar(name="SPARK_K8S_IMAGE", value=image),

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 import dag_harness
-import pytest
 import tier as t
 from conftest import summary, wait_converged
 

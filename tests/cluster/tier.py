@@ -277,7 +277,7 @@ class Tier:
     # ----------------------------------------------------------------- teardown
     def stop(self) -> None:
         self._stop.set()
-        for name, p in reversed(list(self.procs.items())):
+        for p in reversed(list(self.procs.values())):
             if p.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGTERM)

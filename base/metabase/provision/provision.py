@@ -280,17 +280,17 @@ def question_specs(db_id: int) -> list[dict[str, Any]]:
     return [
         {
             "name": "Close and moving averages",
-            "description": "Daily close with 20/50/200-day simple moving averages for one symbol.",
+            "description": "Daily split-adjusted close with 20/50/200-day simple moving averages for one symbol.",
             "display": "line",
             "dataset_query": _native(
                 db_id,
-                f"SELECT trade_date, close, sma_20, sma_50, sma_200\nFROM {GOLD_TABLE}\n"
+                f"SELECT trade_date, close_adj, sma_20, sma_50, sma_200\nFROM {GOLD_TABLE}\n"
                 "WHERE symbol = {{symbol}}\nORDER BY trade_date",
                 SYMBOL_TAG,
             ),
             "visualization_settings": {
                 "graph.dimensions": ["trade_date"],
-                "graph.metrics": ["close", "sma_20", "sma_50", "sma_200"],
+                "graph.metrics": ["close_adj", "sma_20", "sma_50", "sma_200"],
             },
             "uses_symbol": True,
         },
@@ -310,7 +310,7 @@ def question_specs(db_id: int) -> list[dict[str, Any]]:
         },
         {
             "name": "Drawdown by symbol",
-            "description": "Distance from the running maximum close.",
+            "description": "Distance from the running maximum split-adjusted close.",
             "display": "area",
             "dataset_query": _native(
                 db_id,
@@ -327,7 +327,8 @@ def question_specs(db_id: int) -> list[dict[str, Any]]:
             "display": "table",
             "dataset_query": _native(
                 db_id,
-                "SELECT DISTINCT ON (symbol) symbol, trade_date, close, return_simple, volume, vwap,\n"
+                "SELECT DISTINCT ON (symbol) symbol, trade_date, close_raw, close_adj, return_simple,\n"
+                "       return_total, volume_raw, vwap,\n"
                 f"       high_52w, low_52w, drawdown\nFROM {GOLD_TABLE}\nORDER BY symbol, trade_date DESC",
             ),
             "visualization_settings": {},
@@ -346,6 +347,18 @@ def ensure_cards(client: Client, db_id: int, collection_id: int) -> tuple[list[t
             body["collection_id"] = collection_id
             card_id = int(client.post("/api/card", body)["id"])
             created += 1
+        else:
+            # a card made by an earlier version may query renamed gold columns
+            current = client.get(f"/api/card/{card_id}")
+            if current.get("dataset_query") != spec["dataset_query"]:
+                client.put(
+                    f"/api/card/{card_id}",
+                    {
+                        "dataset_query": spec["dataset_query"],
+                        "visualization_settings": spec["visualization_settings"],
+                        "description": spec["description"],
+                    },
+                )
         cards.append((card_id, spec))
     return cards, created
 

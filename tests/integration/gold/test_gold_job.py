@@ -61,7 +61,7 @@ def test_aggregate_full_then_noop_then_incremental(spark, tmp_path):
     assert (third.mode, third.rows_in, third.symbols) == ("incremental", 1, 1)
     assert (third.rows_inserted, third.rows_updated) == (0, 3)  # days 2, 3 (return), 4 (dd)
     rows = {(r["symbol"], r["trade_date"]): r for r in gold(spark, config).collect()}
-    assert rows[("AAPL", D1 + timedelta(days=1))]["close"] == 13.0
+    assert rows[("AAPL", D1 + timedelta(days=1))]["close_adj"] == 13.0
     assert abs(rows[("AAPL", D1 + timedelta(days=2))]["return_simple"] - (12.1 / 13 - 1)) < 1e-12
     assert rows[("AAPL", D1 + timedelta(days=3))]["drawdown"] == 11.0 / 13.0 - 1
 

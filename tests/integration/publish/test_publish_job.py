@@ -78,11 +78,11 @@ def test_publish_is_atomic_idempotent_and_incremental(spark, tmp_path, postgres_
     gold = {(r["symbol"], r["trade_date"]): r for r in spark.read.format("delta").load(
         config.lake_path("gold", "daily")).collect()}
     with psycopg.connect(dsn) as conn:
-        cur = conn.execute("SELECT symbol, trade_date, close, sma_20, updated_at, volume "
+        cur = conn.execute("SELECT symbol, trade_date, close_adj, sma_20, updated_at, volume_raw "
                            "FROM public.gold_daily WHERE symbol = 'AAPL' AND trade_date = %s",
                            (D1 + timedelta(days=25),))
         symbol, day, close, sma_20, updated_at, volume = cur.fetchone()
-    assert close == gold[(symbol, day)]["close"] and sma_20 == gold[(symbol, day)]["sma_20"]
+    assert close == gold[(symbol, day)]["close_adj"] and sma_20 == gold[(symbol, day)]["sma_20"]
     assert volume == 1000 and sma_20 == sum(closes[6:26]) / 20
     assert updated_at == datetime(2024, 1, 2, tzinfo=UTC)  # fetched_at of the bronze object
     pg_hash = content_hash(rows)
@@ -139,7 +139,7 @@ def test_publish_is_atomic_idempotent_and_incremental(spark, tmp_path, postgres_
     assert third.rows_in == third.rows_out == N - 10  # AAPL days 11..30: drawdown/SMA moved
     with psycopg.connect(dsn) as conn:
         close, state = conn.execute(
-            "SELECT g.close, s.delta_version FROM public.gold_daily g, "
+            "SELECT g.close_adj, s.delta_version FROM public.gold_daily g, "
             "public.medallion_publish_state s WHERE g.symbol = 'AAPL' AND g.trade_date = %s",
             (D1 + timedelta(days=10),)).fetchone()
     assert close == 139.0 and state == third.gold_version

@@ -7,6 +7,7 @@ from importlib import resources
 
 import pytest
 import yaml
+
 from medallion.common.config import ConfigError, load_config
 from medallion.common.spark import spark_conf
 from medallion.common.spark_kubernetes import executor_command, kubernetes_conf

@@ -16,7 +16,7 @@ def gold(symbol, days, start_close):
             {
                 "symbol": symbol,
                 "trade_date": date(2026, 1, 1) + timedelta(days=i),
-                "close": close,
+                "close_adj": close,
                 "vwap": close - 0.5,
                 "return_simple": 0.01,
                 "sma_20": close - 1 if i >= 19 else None,

@@ -52,7 +52,12 @@ def chart(draw):
     body = {"chart": {"result": [result], "error": None}}
     bars = max([len(stamps)] + [len(a) for a in arrays.values()]
                + [len(result["indicators"].get("adjclose", [{"adjclose": []}])[0]["adjclose"])])
-    return json.dumps(body), bars
+    # a missing price array has length 0; adjclose is optional
+    lengths = {len(stamps)} | {len(arrays.get(n, [])) for n in
+                               ("open", "high", "low", "close", "volume")}
+    if "adjclose" in result["indicators"]:
+        lengths.add(len(result["indicators"]["adjclose"][0]["adjclose"]))
+    return json.dumps(body), bars, len(lengths) > 1
 
 
 @st.composite
@@ -61,11 +66,11 @@ def payload(draw):
     if kind == "chart":
         return draw(chart())
     if kind == "error":
-        return json.dumps(yahoo_error_body()), 1
+        return json.dumps(yahoo_error_body()), 1, False
     if kind == "truncated":
-        text, _ = draw(chart())
-        return text[: draw(st.integers(min_value=1, max_value=len(text) - 1))], 1
-    return draw(st.text(max_size=30)), 1
+        text, _, _ = draw(chart())
+        return text[: draw(st.integers(min_value=1, max_value=len(text) - 1))], 1, False
+    return draw(st.text(max_size=30)), 1, False
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -76,15 +81,19 @@ def test_parser_never_crashes_and_conserves_rows(spark, items, symbols):
     rows = [
         (f"o{i}", "yahoo", symbols[i], "1d", date(2024, 1, 2), "r", datetime(2024, 1, 2),
          None, None, body)
-        for i, (body, _) in enumerate(items)
+        for i, (body, _, _) in enumerate(items)
     ]
     objects = spark.createDataFrame(rows, OBJ_SCHEMA)
     got = T.classify(T.explode_bars(T.payloads(objects, ZONES)), ["AAPL"]).select(
         "source_object", "rule", "winner").collect()
     per_object: dict[str, int] = {}
+    mismatched = {f"o{i}" for i, (_, _, bad) in enumerate(items) if bad}
     for row in got:
         per_object[row["source_object"]] = per_object.get(row["source_object"], 0) + 1
         assert row["rule"] is None or row["rule"] in T.RULES
         assert not (row["winner"] and row["rule"] is not None)
-    expected = {f"o{i}": n for i, (_, n) in enumerate(items) if n}
+        # arrays of different lengths: the whole payload is quarantined, by its own rule
+        if row["source_object"] in mismatched:
+            assert row["rule"] == "array_length_mismatch", row
+    expected = {f"o{i}": n for i, (_, n, _) in enumerate(items) if n}
     assert per_object == expected

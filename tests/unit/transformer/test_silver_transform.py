@@ -99,7 +99,7 @@ def test_trade_date_is_the_exchanges_local_day(spark):
                        [5, 5], tz="Asia/Tokyo", gmtoffset=32400)
     sao = yahoo_body("PETR4.SA", [sao_2330], [1], [1], [1], [1], [5],
                      tz="America/Sao_Paulo", gmtoffset=-10800)
-    # zone name missing: the payload's fixed gmtoffset is used instead
+    # zone name missing: the payload's fixed gmtoffset is refused (wrong across DST)
     offset_only = yahoo_body("PETR4.SA", [sao_2330 + 60], [1], [1], [1], [1], [5], tz=None,
                              gmtoffset=-10800)
     got = classified(
@@ -117,10 +117,72 @@ def test_trade_date_is_the_exchanges_local_day(spark):
                 exchange_tz="Asia/Tokyo", rule=None),
             Row(source_object="s", bar_index=0, trade_date=date(2024, 1, 4),
                 exchange_tz="America/Sao_Paulo", rule=None),
-            Row(source_object="o", bar_index=0, trade_date=date(2024, 1, 4),
-                exchange_tz="-03:00", rule=None),
+            Row(source_object="o", bar_index=0, trade_date=None, exchange_tz=None,
+                rule="offset_only_timezone"),
         ],
     )
+
+
+def test_offset_only_zone_is_refused_across_a_dst_change(spark):
+    # 2024-03-11 04:30 UTC is 00:30 EDT on Mar 11 (DST began Mar 10); the payload's
+    # gmtoffset -18000 (EST, fetched before the change) would say 23:30 on Mar 10.
+    after_change = int(datetime(2024, 3, 11, 4, 30, tzinfo=UTC).timestamp())
+    named = yahoo_body("AAPL", [after_change], [1], [1], [1], [1], [5],
+                       tz="America/New_York", gmtoffset=-18000)
+    offset = yahoo_body("AAPL", [after_change], [1], [1], [1], [1], [5], tz=None,
+                        gmtoffset=-18000)
+    unknown_name = yahoo_body("AAPL", [after_change], [1], [1], [1], [1], [5], tz="EST5EDT?",
+                              gmtoffset=-18000)
+    got = classified(
+        spark, {"key": "n", "body": named}, {"key": "o", "body": offset},
+        {"key": "u", "body": unknown_name},
+    ).select("source_object", "trade_date", "rule", "detail")
+    assertDataFrameEqual(
+        got,
+        [
+            Row(source_object="n", trade_date=date(2024, 3, 11), rule=None, detail=None),
+            Row(source_object="o", trade_date=None, rule="offset_only_timezone",
+                detail="zone name missing unknown; gmtoffset -18000 is a fixed offset, wrong "
+                       "across daylight-saving changes"),
+            Row(source_object="u", trade_date=None, rule="offset_only_timezone",
+                detail="zone name EST5EDT? unknown; gmtoffset -18000 is a fixed offset, wrong "
+                       "across daylight-saving changes"),
+        ],
+    )
+
+
+def test_array_length_mismatch_quarantines_the_whole_payload(spark):
+    stamps = [1704205800, 1704292200, 1704378600]
+    # one close is missing: zipping by position would pin closes on the wrong days
+    short_close = yahoo_body("AAPL", stamps, [1, 2, 3], [2, 3, 4], [0.5, 1, 2], [1.5, 2.5],
+                             [5, 5, 5], adjcloses=[1.5, 2.5, 3.5])
+    short_adj = yahoo_body("AAPL", stamps, [1, 2, 3], [2, 3, 4], [0.5, 1, 2], [1.5, 2.5, 3.5],
+                           [5, 5, 5], adjcloses=[1.5, 2.5])
+    short_adj["chart"]["result"][0]["events"] = {
+        "splits": {"1": {"date": 1704292200, "numerator": 2, "denominator": 1}}}
+    fine = yahoo_body("AAPL", stamps[:1], [1], [2], [0.5], [1.5], [5])
+    items = ({"key": "c", "body": short_close}, {"key": "a", "body": short_adj},
+             {"key": "f", "body": fine})
+    got = classified(spark, *items).select("source_object", "bar_index", "rule")
+    assertDataFrameEqual(
+        got,
+        [*[Row(source_object="c", bar_index=i, rule="array_length_mismatch") for i in range(3)],
+         *[Row(source_object="a", bar_index=i, rule="array_length_mismatch") for i in range(3)],
+         Row(source_object="f", bar_index=0, rule=None)],
+    )
+    detail = classified(spark, items[0]).first()["detail"]
+    assert detail == ("array lengths differ: timestamp 3, open 3, high 3, low 3, close 2, "
+                      "volume 3, adjclose 3")
+    # the payload's split is quarantined with it; nothing of it reaches silver
+    acts = T.classify_actions(T.explode_actions(T.payloads(objects(spark, *items), ZONES)),
+                              WATCH)
+    assertDataFrameEqual(acts.select("source_object", "kind", "rule", "winner"),
+                         [Row(source_object="a", kind="split", rule="array_length_mismatch",
+                              winner=False)])
+    expected = T.payloads(objects(spark, *items), ZONES).select("object_key", "expected_rows")
+    assertDataFrameEqual(expected, [Row(object_key="c", expected_rows=3),
+                                    Row(object_key="a", expected_rows=4),
+                                    Row(object_key="f", expected_rows=1)])
 
 
 RULE_CASES = [
@@ -244,6 +306,66 @@ def test_alphavantage_daily(spark):
                 rule="error_payload"),
         ],
     )
+
+
+def test_corporate_actions_parsed_with_rules(spark):
+    stamps = [1704205800, 1704292200]
+    body = yahoo_body("AAPL", stamps, [1, 1], [2, 2], [0.5, 0.5], [1.5, 1.5], [5, 5])
+    body["chart"]["result"][0]["events"] = {
+        "splits": {
+            "1704292200": {"date": 1704292200, "numerator": 4, "denominator": 1,
+                           "splitRatio": "4:1"},
+            "1704378600": {"date": 1704378600, "splitRatio": "3:2"},  # ratio from the text
+            "1704465000": {"date": 1704465000, "numerator": 0, "denominator": 1},
+        },
+        "dividends": {
+            "1704205800": {"date": 1704205800, "amount": 0.24},
+            "1704724200": {"date": 1704724200, "amount": -1},
+            "1704810600": {"amount": 0.1},
+        },
+    }
+    got = T.classify_actions(
+        T.explode_actions(T.payloads(objects(spark, {"key": "k", "body": body}), ZONES)), WATCH
+    ).select("action_index", "kind", "ex_date", "ratio", "amount", "rule", "winner")
+    assertDataFrameEqual(
+        got,
+        [
+            Row(action_index=0, kind="split", ex_date=date(2024, 1, 3), ratio=4.0, amount=None,
+                rule=None, winner=True),
+            Row(action_index=1, kind="split", ex_date=date(2024, 1, 4), ratio=1.5, amount=None,
+                rule=None, winner=True),
+            Row(action_index=2, kind="split", ex_date=date(2024, 1, 5), ratio=0.0, amount=None,
+                rule="invalid_split_ratio", winner=False),
+            Row(action_index=3, kind="dividend", ex_date=date(2024, 1, 2), ratio=None,
+                amount=0.24, rule=None, winner=True),
+            Row(action_index=4, kind="dividend", ex_date=date(2024, 1, 8), ratio=None,
+                amount=-1.0, rule="invalid_dividend_amount", winner=False),
+            Row(action_index=5, kind="dividend", ex_date=None, ratio=None, amount=0.1,
+                rule="null_timestamp", winner=False),
+        ],
+    )
+    # conservation counts them: 2 bars + 6 actions
+    assert T.payloads(objects(spark, {"key": "k", "body": body}), ZONES).first()[
+        "expected_rows"] == 8
+
+
+def test_alphavantage_split_coefficient_and_dividend(spark):
+    day = {"1. open": "10", "2. high": "11", "3. low": "9", "4. close": "10",
+           "5. adjusted close": "10", "6. volume": "100"}
+    body = {
+        "Meta Data": {"2. Symbol": "IBM", "5. Time Zone": "US/Eastern"},
+        "Time Series (Daily)": {
+            "2024-01-05": {**day, "7. dividend amount": "0.0000", "8. split coefficient": "2.0"},
+            "2024-01-04": {**day, "7. dividend amount": "1.6500", "8. split coefficient": "1.0"},
+            "2024-01-03": {**day, "7. dividend amount": "0.0000", "8. split coefficient": "1.0"},
+        },
+    }
+    got = T.classify_actions(T.explode_actions(T.payloads(objects(
+        spark, {"key": "av", "source": "alphavantage", "symbol": "IBM", "body": body}), ZONES)),
+        WATCH).select("kind", "ex_date", "ratio", "amount", "rule")
+    assertDataFrameEqual(got, [
+        Row(kind="split", ex_date=date(2024, 1, 5), ratio=2.0, amount=None, rule=None),
+        Row(kind="dividend", ex_date=date(2024, 1, 4), ratio=None, amount=1.65, rule=None)])
 
 
 def test_expected_rows_count_bars_or_one_per_bad_payload(spark):

@@ -44,10 +44,12 @@ def is_delta_table(spark: SparkSession, path: str) -> bool:
 
 
 def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
-    """Create the table at ``path`` if missing, then add any missing CHECK constraint.
+    """Create the table at ``path`` if missing, then add any missing nullable column
+    (an additive schema change of an existing lake) and any missing CHECK constraint.
 
-    Idempotent; existing data is never touched. A constraint that existing rows
-    violate makes ``ALTER TABLE`` fail loudly (Delta validates it on add).
+    Idempotent; existing data is never touched (new columns read as NULL in old rows).
+    A constraint that existing rows violate makes ``ALTER TABLE`` fail loudly (Delta
+    validates it on add).
     """
     from delta.tables import DeltaTable
 
@@ -67,6 +69,7 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
         builder.execute()
         logger.info("created Delta table %s at %s", spec.name, path)
         return
+    add_missing_columns(spark, path, spec)
     if not spec.constraints:
         return
     existing = {
@@ -79,6 +82,17 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
             lease.fence(path)
             spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expression})")
             logger.info("added constraint %s on %s", name, spec.name)
+
+
+def add_missing_columns(spark: SparkSession, path: str, spec: TableSpec) -> list[str]:
+    """``ALTER TABLE ADD COLUMNS`` for nullable columns of ``spec`` the table lacks."""
+    have = {f.name.lower() for f in read_snapshot(spark, path).schema.fields}
+    missing = [f for f in spec.schema.fields if f.name.lower() not in have and f.nullable]
+    if missing:
+        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+        logger.info("added columns %s to %s", [f.name for f in missing], spec.name)
+    return [f.name for f in missing]
 
 
 def _delta_log(spark: SparkSession, path: str):

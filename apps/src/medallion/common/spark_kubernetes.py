@@ -66,7 +66,9 @@ def kubernetes_conf(env: Mapping[str, str]) -> dict[str, str]:
     namespace = _required(env, "POD_NAMESPACE", "the namespace executors are created in")
     return {
         "spark.kubernetes.namespace": namespace,
-        "spark.kubernetes.container.image": _required(env, "SPARK_K8S_IMAGE", "the executors' image"),
+        "spark.kubernetes.container.image": _required(
+            env, "SPARK_K8S_IMAGE", "the executors' image"
+        ),
         "spark.kubernetes.container.image.pullPolicy": "IfNotPresent",
         # Executors are owned by the driver pod: they go when the stage pod goes.
         "spark.kubernetes.driver.pod.name": _required(env, "POD_NAME", "the executors' owner"),
@@ -116,9 +118,17 @@ def executor_command(env: Mapping[str, str]) -> list[str]:
 
 def executor_main() -> None:
     """`medallion-spark-executor`: the command of an executor pod (see the pod template)."""
-    missing = [k for k in ("SPARK_DRIVER_URL", "SPARK_EXECUTOR_ID", "SPARK_APPLICATION_ID",
-                           "SPARK_EXECUTOR_POD_IP") if not os.environ.get(k)]
+    needed = (
+        "SPARK_DRIVER_URL",
+        "SPARK_EXECUTOR_ID",
+        "SPARK_APPLICATION_ID",
+        "SPARK_EXECUTOR_POD_IP",
+    )
+    missing = [k for k in needed if not os.environ.get(k)]
     if missing:
-        sys.exit(f"medallion-spark-executor: {', '.join(missing)} not set (Spark sets them on executor pods)")
+        sys.exit(
+            f"medallion-spark-executor: {', '.join(missing)} not set "
+            "(Spark sets them on executor pods)"
+        )
     cmd = executor_command(os.environ)
     os.execvp(cmd[0], cmd)

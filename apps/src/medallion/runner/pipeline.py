@@ -53,6 +53,7 @@ def layer_counts(spark, config: Config) -> tuple[dict[str, int], dict[str, int]]
     quarantine: dict[str, int] = {}
     for label, parts in (
         ("silver prices", ("silver", "prices")),
+        ("silver corporate actions", ("silver", "corporate_actions")),
         ("silver quarantine", ("silver", "quarantine")),
         ("gold daily", ("gold", "daily")),
     ):
@@ -120,6 +121,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append(f"  {'total':<10} {summary['seconds_total']:>7.1f}s")
     lines += ["", "  rows per layer:"]
     lines += [f"    {name:<18} {count:>9,}" for name, count in summary["layers"].items()]
+    aggregate = next((s["counts"] for s in summary["stages"] if s["stage"] == "aggregate"), {})
+    if aggregate.get("rows_restated"):
+        lines += ["", f"  gold rows restated by corporate actions: {aggregate['rows_restated']:,}"]
+        lines += [f"    {symbol:<18} {', '.join(why)}"
+                  for symbol, why in aggregate.get("restated", {}).items()]
     quarantine = summary["quarantine_by_rule"]
     lines += ["", "  quarantined rows by rule:" + ("" if quarantine else " none")]
     lines += [f"    {rule:<18} {count:>9,}" for rule, count in quarantine.items()]

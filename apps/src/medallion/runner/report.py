@@ -21,7 +21,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 CHART_LINES = (
-    ("close", "close", 1.6),
+    ("close_adj", "close (split-adjusted)", 1.6),
     ("sma_20", "SMA 20", 1.0),
     ("sma_50", "SMA 50", 1.0),
     ("sma_200", "SMA 200", 1.0),
@@ -142,7 +142,7 @@ def render_html(summary: Mapping[str, Any], gold_rows: Iterable[Mapping[str, Any
             for cell in (
                 html.escape(r["symbol"]),
                 _fmt(r["trade_date"]),
-                _fmt(r.get("close")),
+                _fmt(r.get("close_adj")),
                 _fmt(r.get("vwap")),
                 _fmt(r.get("return_simple"), pct=True),
                 _fmt(r.get("sma_20")),

@@ -5,15 +5,17 @@ transformed. A run lists the bronze keys under the interval's ``ingest_date=``
 partitions (keys only, through the storage API), subtracts the manifest, and reads
 only the remaining bodies -- bronze is never re-read as a whole.
 
-Write order per run: MERGE prices (newest fetch of a bar wins), MERGE quarantine
-(insert-only, keyed by object and bar position), then MERGE the manifest. Every write
+Write order per run: MERGE prices (newest fetch of a bar wins), MERGE corporate actions
+(newest fetch of a (symbol, kind, ex_date) wins, updated only when its value changed),
+MERGE quarantine (insert-only, keyed by object, record and position), then MERGE the
+manifest. Every write
 is idempotent, so a run that dies half-way is repaired by running it again.
 
-Conservation (checked before anything is written): for every object, rows parsed =
-rows accepted + rows quarantined; a violation raises :class:`ConservationError`
-(exit code 4) and leaves silver unchanged.
+Conservation (checked before anything is written): for every object, rows parsed (bars
++ corporate actions) = rows accepted + rows quarantined; a violation raises
+:class:`ConservationError` (exit code 4) and leaves silver unchanged.
 
-One writer per table at a time: the run holds the leases of its three tables
+One writer per table at a time: the run holds the leases of its four tables
 (:mod:`medallion.common.lease`; Delta on S3 has no cross-driver commit lock).
 """
 
@@ -33,7 +35,7 @@ from medallion.common.intervals import Interval
 from medallion.common.lease import writer_lease
 from medallion.common.logs import log_summary
 from medallion.common.progress import Progress
-from medallion.transformer.schemas import PRICES, PROCESSED, QUARANTINE
+from medallion.transformer.schemas import CORPORATE_ACTIONS, PRICES, PROCESSED, QUARANTINE
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -67,6 +69,8 @@ class TransformResult:
     rows_merged: int = 0  # distinct (symbol, interval, ts) MERGEd
     rows_inserted: int = 0
     rows_updated: int = 0
+    actions_inserted: int = 0  # corporate actions new to silver
+    actions_updated: int = 0  # corporate actions whose value a later fetch changed
     quarantine_by_rule: dict[str, int] = field(default_factory=dict)
     silver_version: int | None = None
     seconds: float = 0.0
@@ -82,6 +86,8 @@ class TransformResult:
             "objects_listed": self.objects_listed,
             "rows_inserted": self.rows_inserted,
             "rows_updated": self.rows_updated,
+            "actions_inserted": self.actions_inserted,
+            "actions_updated": self.actions_updated,
             "quarantine_by_rule": self.quarantine_by_rule,
         }
 
@@ -114,6 +120,7 @@ def ingest_date_of(key: str) -> date:
 # --------------------------------------------------------------------------- I/O
 def ensure_silver_tables(spark: SparkSession, config: Config) -> None:
     ensure_table(spark, config.lake_path("silver", "prices"), PRICES)
+    ensure_table(spark, config.lake_path("silver", "corporate_actions"), CORPORATE_ACTIONS)
     ensure_table(spark, config.lake_path("silver", "quarantine"), QUARANTINE)
     ensure_table(spark, config.lake_path("silver", "_processed"), PROCESSED)
 
@@ -155,7 +162,9 @@ def valid_zone_ids(spark: SparkSession) -> frozenset[str]:
 
 
 # --------------------------------------------------------------------------- job
-@writer_lease(STAGE, "silver/prices", "silver/quarantine", "silver/_processed")
+@writer_lease(
+    STAGE, "silver/prices", "silver/corporate_actions", "silver/quarantine", "silver/_processed"
+)
 def run_transform(
     config: Config, interval: Interval, spark: SparkSession | None = None
 ) -> TransformResult:
@@ -217,15 +226,18 @@ def _transform_objects(
     uris = [store.uri(k) for k in new] + [store.uri(meta_key(k)) for k in new]
     objects = T.bronze_objects(read_bronze_files(spark, uris))
     payloads = T.payloads(objects, valid_zone_ids(spark)).persist(StorageLevel.MEMORY_AND_DISK)
-    classified = None
+    classified = actions = None
     try:
         classified = T.classify(T.explode_bars(payloads), config.watchlist).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        actions = T.classify_actions(T.explode_actions(payloads), config.watchlist).persist(
             StorageLevel.MEMORY_AND_DISK
         )
         progress.advance(0, "reading and checking bronze")
         # ONE Spark job before any write: expected rows per object, per (object, rule)
         # counts and the MERGE bounds (the three used to be separate passes).
-        expected, groups = batch_profile(payloads, classified)
+        expected, groups = batch_profile(payloads, classified, actions)
         missing = set(new) - set(expected)
         if missing:
             raise ConservationError(
@@ -246,7 +258,8 @@ def _transform_objects(
         result.quarantined = sum(c[1] for c in per_object.values())
         result.quarantine_by_rule = dict(sorted(by_rule.items()))
         payloads.unpersist()
-        bounds = merge_bounds(groups)
+        bounds = merge_bounds([g for g in groups if g["record"] == "bar"])
+        action_winners = sum(int(g["winners"]) for g in groups if g["record"] == "action")
 
         progress.advance(0, "silver MERGE")
         transform_run = interval.run_id
@@ -266,12 +279,24 @@ def _transform_objects(
             result.rows_updated = metrics.get("numTargetRowsUpdated", 0)
             result.silver_version = metrics["version"]
         faults.point("transform.after_prices")
+        if action_winners:
+            metrics = merge_upsert(
+                spark,
+                config.lake_path("silver", "corporate_actions"),
+                T.action_rows(actions),
+                ["symbol", "kind", "ex_date"],
+                update_when=newer_fetch() & changed_action(),
+            )
+            result.actions_inserted = metrics.get("numTargetRowsInserted", 0)
+            result.actions_updated = metrics.get("numTargetRowsUpdated", 0)
         if result.quarantined:
             merge_upsert(
                 spark,
                 config.lake_path("silver", "quarantine"),
-                T.quarantine_rows(classified, transform_run),
-                ["source_object", "bar_index"],
+                T.quarantine_rows(classified, transform_run).unionByName(
+                    T.action_quarantine_rows(actions, transform_run)
+                ),
+                ["source_object", "record", "bar_index"],
                 prune=F.col("t.source_object").isin(sorted(new)),
                 update=False,
             )
@@ -302,21 +327,26 @@ def _transform_objects(
         progress.advance(len(new), "done")
     finally:
         payloads.unpersist()
-        if classified is not None:
-            classified.unpersist()
+        for frame in (classified, actions):
+            if frame is not None:
+                frame.unpersist()
 
 
-def batch_profile(payloads: DataFrame, classified: DataFrame) -> tuple[dict[str, int], list[Row]]:
-    """``({object_key: expected_rows}, per-(object, rule) rows)`` from one Spark job.
+def batch_profile(
+    payloads: DataFrame, classified: DataFrame, actions: DataFrame | None = None
+) -> tuple[dict[str, int], list[Row]]:
+    """``({object_key: expected_rows}, per-(object, record, rule) rows)`` from one Spark job.
 
-    Each group row carries ``n`` (rows) and, over its MERGE winners, ``winners``,
-    ``lo``/``hi`` (ts bounds) and ``symbols``. The expected rows travel in the same
-    union as groups with ``expected`` set (one per payload, zero-bar objects included).
+    Each group row carries ``record`` (``bar`` or ``action``), ``n`` (rows) and, over its
+    MERGE winners, ``winners``, ``lo``/``hi`` (ts bounds) and ``symbols``. The expected
+    rows travel in the same union as groups with ``expected`` set (one per payload,
+    zero-bar objects included).
     """
     from pyspark.sql import functions as F
 
     winner = F.col("winner")
     groups = classified.groupBy("source_object", "rule").agg(
+        F.lit("bar").alias("record"),
         F.count("*").alias("n"),
         F.count_if(winner).alias("winners"),
         F.min(F.when(winner, F.col("ts"))).alias("lo"),
@@ -324,9 +354,22 @@ def batch_profile(payloads: DataFrame, classified: DataFrame) -> tuple[dict[str,
         F.collect_set(F.when(winner, F.col("symbol"))).alias("symbols"),
         F.lit(None).cast("long").alias("expected"),
     )
+    if actions is not None:
+        groups = groups.unionByName(
+            actions.groupBy("source_object", "rule").agg(
+                F.lit("action").alias("record"),
+                F.count("*").alias("n"),
+                F.count_if(winner).alias("winners"),
+                F.lit(None).cast("timestamp").alias("lo"),
+                F.lit(None).cast("timestamp").alias("hi"),
+                F.array().cast("array<string>").alias("symbols"),
+                F.lit(None).cast("long").alias("expected"),
+            )
+        )
     expected_rows = payloads.select(
         F.col("object_key").alias("source_object"),
         F.lit(None).cast("string").alias("rule"),
+        F.lit(None).cast("string").alias("record"),
         F.lit(0).cast("long").alias("n"),
         F.lit(0).cast("long").alias("winners"),
         F.lit(None).cast("timestamp").alias("lo"),
@@ -371,6 +414,14 @@ def newer_fetch():
         | (s_at > t_at)
         | (s_at.eqNullSafe(t_at) & (F.col("s.source_object") > F.col("t.source_object")))
     )
+
+
+def changed_action():
+    """MERGE update condition for corporate actions: the reported value differs (a
+    re-fetch reporting the same split or dividend again changes nothing)."""
+    from medallion.common.delta import changed
+
+    return changed(["numerator", "denominator", "ratio", "amount"])
 
 
 def check_conservation(expected: dict[str, int], per_object: dict[str, list[int]]) -> None:

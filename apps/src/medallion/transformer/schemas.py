@@ -50,6 +50,39 @@ YAHOO_SCHEMA = StructType(
                                     ),
                                     StructField("timestamp", ArrayType(_S)),
                                     StructField(
+                                        "events",
+                                        StructType(
+                                            [
+                                                StructField(
+                                                    "splits",
+                                                    MapType(
+                                                        _S,
+                                                        StructType(
+                                                            [
+                                                                StructField("date", _S),
+                                                                StructField("numerator", _S),
+                                                                StructField("denominator", _S),
+                                                                StructField("splitRatio", _S),
+                                                            ]
+                                                        ),
+                                                    ),
+                                                ),
+                                                StructField(
+                                                    "dividends",
+                                                    MapType(
+                                                        _S,
+                                                        StructType(
+                                                            [
+                                                                StructField("date", _S),
+                                                                StructField("amount", _S),
+                                                            ]
+                                                        ),
+                                                    ),
+                                                ),
+                                            ]
+                                        ),
+                                    ),
+                                    StructField(
                                         "indicators",
                                         StructType(
                                             [
@@ -171,6 +204,39 @@ PRICES = TableSpec(
     properties={"delta.enableChangeDataFeed": "true"},
 )
 
+# Splits and dividends from the payloads (Yahoo `events`, Alpha Vantage's split
+# coefficient and dividend amount): one row per (symbol, kind, ex_date), newest fetch wins.
+# ``ratio`` = numerator / denominator (a 4:1 split: 4); ``amount`` per share in the
+# listing's currency, as the provider reported it at ``ingested_at``.
+CORPORATE_ACTIONS = TableSpec(
+    name="silver/corporate_actions",
+    schema=StructType(
+        [
+            StructField("symbol", _S, False),
+            StructField("kind", _S, False),
+            StructField("ex_date", DateType(), False),
+            StructField("ex_ts", TimestampType()),
+            StructField("numerator", DoubleType()),
+            StructField("denominator", DoubleType()),
+            StructField("ratio", DoubleType()),
+            StructField("amount", DoubleType()),
+            StructField("currency", _S),
+            StructField("exchange_tz", _S),
+            StructField("source", _S),
+            StructField("source_object", _S, False),
+            StructField("ingest_run", _S),
+            StructField("ingested_at", TimestampType()),
+        ]
+    ),
+    constraints={
+        "action_kind": "kind IN ('split', 'dividend')",
+        "split_ratio_positive": "kind <> 'split' OR ratio > 0",
+        "dividend_amount_positive": "kind <> 'dividend' OR amount > 0",
+    },
+    # The aggregator restates gold from what changed here (Change Data Feed).
+    properties={"delta.enableChangeDataFeed": "true"},
+)
+
 QUARANTINE = TableSpec(
     name="silver/quarantine",
     schema=StructType(
@@ -193,6 +259,8 @@ QUARANTINE = TableSpec(
             StructField("ingest_run", _S),
             StructField("ingested_at", TimestampType()),
             StructField("transform_run", _S),
+            # bar | split | dividend (NULL in rows written before corporate actions: bar)
+            StructField("record", _S),
         ]
     ),
 )

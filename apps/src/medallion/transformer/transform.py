@@ -11,11 +11,23 @@ with rule ``error_payload`` / ``unparseable_payload`` so no object is silently l
 Every row of :func:`explode_bars` is then either accepted or quarantined.
 
 Rules (the first one that fails names the quarantine row), in order:
-``error_payload``, ``unparseable_payload``, ``unknown_symbol``, ``null_timestamp``,
-``unknown_timezone``, ``duplicate_timestamp`` (the same ts twice in one payload: the
-*last* occurrence counts, earlier ones are quarantined), ``null_price``,
-``non_positive_price``, ``high_below_low_open_close``, ``low_above_open_close``,
-``null_volume``, ``negative_volume``.
+``error_payload``, ``unparseable_payload``, ``array_length_mismatch`` (the timestamp
+and indicator arrays of a payload differ in length: every bar *and* event of it is
+quarantined, none reaches silver), ``unknown_symbol``, ``null_timestamp``,
+``offset_only_timezone`` (no known zone name, only the payload's fixed ``gmtoffset``:
+refused, because a fixed offset puts bars on the wrong local day across a
+daylight-saving change), ``unknown_timezone``, ``duplicate_timestamp`` (the same ts
+twice in one payload: the *last* occurrence counts, earlier ones are quarantined),
+``null_price``, ``non_positive_price``, ``high_below_low_open_close``,
+``low_above_open_close``, ``null_volume``, ``negative_volume``.
+
+Corporate actions (Yahoo ``events``; Alpha Vantage's ``split coefficient`` != 1 and
+``dividend amount`` != 0) are rows of their own, counted by conservation like bars:
+``expected_rows`` = bars + actions of a good payload. Their rules, in order:
+``array_length_mismatch``, ``unknown_symbol``, ``null_timestamp``,
+``offset_only_timezone``, ``unknown_timezone``, ``invalid_split_ratio`` (numerator or
+denominator missing, not a number or not > 0), ``invalid_dividend_amount`` (missing, not
+a number or not > 0).
 """
 
 from __future__ import annotations
@@ -36,8 +48,10 @@ from medallion.transformer.schemas import (
 RULES = (
     "error_payload",
     "unparseable_payload",
+    "array_length_mismatch",
     "unknown_symbol",
     "null_timestamp",
+    "offset_only_timezone",
     "unknown_timezone",
     "duplicate_timestamp",
     "null_price",
@@ -46,6 +60,12 @@ RULES = (
     "low_above_open_close",
     "null_volume",
     "negative_volume",
+    "invalid_split_ratio",
+    "invalid_dividend_amount",
+)
+
+ACTION_STRUCT = (
+    "struct<kind:string,ts:string,numerator:string,denominator:string,amount:string>"
 )
 
 KEY_PATTERN = (
@@ -126,6 +146,33 @@ QUARANTINE_COLUMNS = (
     "ingest_run",
     "ingested_at",
     "transform_run",
+    "record",
+)
+
+ACTION_COLUMNS = (
+    "symbol",
+    "kind",
+    "ex_date",
+    "ex_ts",
+    "numerator",
+    "denominator",
+    "ratio",
+    "amount",
+    "currency",
+    "exchange_tz",
+    "source",
+    "source_object",
+    "ingest_run",
+    "ingested_at",
+)
+
+CLASSIFIED_ACTION_COLUMNS = (
+    "source_object",
+    "action_index",
+    *[c for c in ACTION_COLUMNS if c != "source_object"],
+    "rule",
+    "detail",
+    "winner",
 )
 
 
@@ -186,19 +233,50 @@ def _long(col: Column) -> Column:
     return F.when(as_long.cast("double") == as_double, as_long)
 
 
-def _zone(zone_name: Column, gmtoffset_s: Column, valid_zones: Collection[str]) -> Column:
-    """The exchange's zone: its IANA name when known, else the fixed payload offset."""
+def _zone(zone_name: Column, valid_zones: Collection[str]) -> Column:
+    """The exchange's zone: its IANA name when the JVM knows it, else NULL.
+
+    The payload's ``gmtoffset`` is deliberately not a fallback: it is the offset at
+    fetch time, so across a daylight-saving change it puts bars near midnight on the
+    wrong local day. A payload with only an offset is quarantined
+    (``offset_only_timezone``)."""
+    return F.when(zone_name.isin(list(valid_zones)), zone_name)
+
+
+def _fixed_offset(gmtoffset_s: Column) -> Column:
     offset = gmtoffset_s.try_cast("int")
-    as_offset = F.when(
-        offset.isNotNull() & (F.abs(offset) < 18 * 3600),
-        F.format_string(
-            "%s%02d:%02d",
-            F.when(offset < 0, F.lit("-")).otherwise(F.lit("+")),
-            (F.abs(offset) / 3600).cast("int"),
-            ((F.abs(offset) % 3600) / 60).cast("int"),
-        ),
+    return F.when(offset.isNotNull() & (F.abs(offset) < 18 * 3600), offset)
+
+
+def _instant(raw_ts: Column, zone: Column) -> Column:
+    """Yahoo: epoch seconds. Alpha Vantage: local ``yyyy-MM-dd[ HH:mm:ss]`` in the zone."""
+    epoch = raw_ts.try_cast("bigint")
+    # outside 1900..2100 it is not a bar time (and would overflow the timestamp type)
+    epoch = F.when(epoch.between(-2_208_988_800, 4_102_444_800), epoch)
+    local = F.try_to_timestamp(raw_ts)
+    return F.when(epoch.isNotNull(), F.timestamp_seconds(epoch)).when(
+        local.isNotNull() & zone.isNotNull(), F.to_utc_timestamp(local, zone)
     )
-    return F.when(zone_name.isin(list(valid_zones)), zone_name).otherwise(as_offset)
+
+
+def _local_date(ts: Column, zone: Column) -> Column:
+    return F.when(ts.isNotNull() & zone.isNotNull(), F.to_date(F.from_utc_timestamp(ts, zone)))
+
+
+def _shape(ts: Column, arrays: dict[str, Column]) -> tuple[Column, Column]:
+    """(``array_length_mismatch`` or NULL, a detail listing every length)."""
+    sizes = {"timestamp": F.size(ts), **{k: F.size(v) for k, v in arrays.items()}}
+    mismatch = F.lit(False)
+    for name, size in sizes.items():
+        if name != "timestamp":
+            mismatch = mismatch | (size != sizes["timestamp"])
+    detail = F.concat_ws(
+        ", ", *[F.concat(F.lit(f"{k} "), v.cast("string")) for k, v in sizes.items()]
+    )
+    return (
+        F.when(mismatch, F.lit("array_length_mismatch")),
+        F.when(mismatch, F.concat(F.lit("array lengths differ: "), detail)),
+    )
 
 
 def yahoo_payloads(objects: DataFrame, valid_zones: Collection[str]) -> DataFrame:
@@ -211,14 +289,43 @@ def yahoo_payloads(objects: DataFrame, valid_zones: Collection[str]) -> DataFram
     quote = F.try_element_at(result["indicators"]["quote"], F.lit(1))
     adj = F.try_element_at(result["indicators"]["adjclose"], F.lit(1))["adjclose"]
     empty = F.array().cast("array<string>")
+    stamps = F.coalesce(result["timestamp"], empty)
+    arrays = {n: F.coalesce(quote[n], empty) for n in ("open", "high", "low", "close", "volume")}
+    # adjclose is optional (intraday has none); when present it must line up too
+    shape_rule, shape_detail = _shape(stamps, {**arrays, "adjclose": F.coalesce(adj, stamps)})
     zipped = F.arrays_zip(
-        F.coalesce(result["timestamp"], empty).alias("ts"),
-        F.coalesce(quote["open"], empty).alias("open"),
-        F.coalesce(quote["high"], empty).alias("high"),
-        F.coalesce(quote["low"], empty).alias("low"),
-        F.coalesce(quote["close"], empty).alias("close"),
-        F.coalesce(quote["volume"], empty).alias("volume"),
+        stamps.alias("ts"),
+        *[a.alias(n) for n, a in arrays.items()],
         F.coalesce(adj, empty).alias("adj_close"),
+    )
+    events = result["events"]
+    splits = F.transform(
+        F.coalesce(F.map_values(events["splits"]), F.array().cast("array<struct<date:string,"
+                   "numerator:string,denominator:string,splitRatio:string>>")),
+        lambda e: F.struct(
+            F.lit("split").alias("kind"),
+            e["date"].alias("ts"),
+            F.coalesce(
+                e["numerator"], F.regexp_extract(e["splitRatio"], r"^\s*([^:/]+)\s*[:/]", 1)
+            ).alias("numerator"),
+            F.coalesce(
+                e["denominator"], F.regexp_extract(e["splitRatio"], r"[:/]\s*(.+?)\s*$", 1)
+            ).alias("denominator"),
+            F.lit(None).cast("string").alias("amount"),
+        ),
+    )
+    dividends = F.transform(
+        F.coalesce(
+            F.map_values(events["dividends"]),
+            F.array().cast("array<struct<date:string,amount:string>>"),
+        ),
+        lambda e: F.struct(
+            F.lit("dividend").alias("kind"),
+            e["date"].alias("ts"),
+            F.lit(None).cast("string").alias("numerator"),
+            F.lit(None).cast("string").alias("denominator"),
+            e["amount"].alias("amount"),
+        ),
     )
     payload_rule = (
         F.when(F.col("meta_error").isNotNull(), F.lit("error_payload"))
@@ -242,12 +349,14 @@ def yahoo_payloads(objects: DataFrame, valid_zones: Collection[str]) -> DataFram
         F.col("ingested_at"),
         payload_rule.alias("payload_rule"),
         detail.alias("detail"),
-        _zone(
-            result["meta"]["exchangeTimezoneName"], result["meta"]["gmtoffset"], valid_zones
-        ).alias("zone"),
+        _zone(result["meta"]["exchangeTimezoneName"], valid_zones).alias("zone"),
+        _fixed_offset(result["meta"]["gmtoffset"]).alias("gmtoffset"),
         result["meta"]["exchangeTimezoneName"].alias("exchange_tz"),
         result["meta"]["currency"].alias("currency"),
         F.when(payload_rule.isNull(), zipped).alias("bars"),
+        F.when(payload_rule.isNull(), F.concat(splits, dividends)).alias("actions"),
+        F.when(payload_rule.isNull(), shape_rule).alias("shape_rule"),
+        F.when(payload_rule.isNull(), shape_detail).alias("shape_detail"),
     )
 
 
@@ -289,6 +398,38 @@ def alphavantage_payloads(objects: DataFrame, valid_zones: Collection[str]) -> D
             _get(e["v"], "adjusted close").alias("adj_close"),
         ),
     )
+    # TIME_SERIES_DAILY_ADJUSTED: a split coefficient other than 1 / a dividend other than
+    # 0 on a day is an action with that ex-date (a malformed value is kept: quarantined).
+    coefficient = lambda e: _get(e["v"], "split coefficient")  # noqa: E731
+    dividend = lambda e: _get(e["v"], "dividend amount")  # noqa: E731
+    av_splits = F.transform(
+        F.filter(
+            entries,
+            lambda e: coefficient(e).isNotNull()
+            & F.coalesce(coefficient(e).try_cast("double") != 1.0, F.lit(True)),
+        ),
+        lambda e: F.struct(
+            F.lit("split").alias("kind"),
+            e["ts"].alias("ts"),
+            coefficient(e).alias("numerator"),
+            F.lit("1").alias("denominator"),
+            F.lit(None).cast("string").alias("amount"),
+        ),
+    )
+    av_dividends = F.transform(
+        F.filter(
+            entries,
+            lambda e: dividend(e).isNotNull()
+            & F.coalesce(dividend(e).try_cast("double") != 0.0, F.lit(True)),
+        ),
+        lambda e: F.struct(
+            F.lit("dividend").alias("kind"),
+            e["ts"].alias("ts"),
+            F.lit(None).cast("string").alias("numerator"),
+            F.lit(None).cast("string").alias("denominator"),
+            dividend(e).alias("amount"),
+        ),
+    )
     error_text = F.coalesce(
         _get(F.col("top"), "Error Message"),
         _get(F.col("top"), "Information"),
@@ -314,14 +455,19 @@ def alphavantage_payloads(objects: DataFrame, valid_zones: Collection[str]) -> D
         payload_rule.alias("payload_rule"),
         detail.alias("detail"),
         zone.alias("zone"),
+        F.lit(None).cast("int").alias("gmtoffset"),
         meta_zone.alias("exchange_tz"),
         F.lit(None).cast("string").alias("currency"),
         F.when(payload_rule.isNull(), bars).alias("bars"),
+        F.when(payload_rule.isNull(), F.concat(av_splits, av_dividends)).alias("actions"),
+        F.lit(None).cast("string").alias("shape_rule"),
+        F.lit(None).cast("string").alias("shape_detail"),
     )
 
 
 def payloads(objects: DataFrame, valid_zones: Collection[str]) -> DataFrame:
-    """Both sources' payload rows plus ``expected_rows`` (what conservation counts)."""
+    """Both sources' payload rows plus ``expected_rows`` (what conservation counts:
+    bars + corporate actions of a good payload, 1 for a bad one)."""
     is_av = F.col("source") == "alphavantage"
     yahoo = yahoo_payloads(objects.where(~is_av | F.col("source").isNull()), valid_zones)
     av = alphavantage_payloads(objects.where(is_av), valid_zones)
@@ -329,7 +475,7 @@ def payloads(objects: DataFrame, valid_zones: Collection[str]) -> DataFrame:
     return both.select(
         "*",
         F.when(F.col("payload_rule").isNotNull(), F.lit(1))
-        .otherwise(F.size(F.col("bars")))
+        .otherwise(F.size(F.col("bars")) + F.size(F.col("actions")))
         .cast("long")
         .alias("expected_rows"),
     )
@@ -352,19 +498,8 @@ def explode_bars(payload_rows: DataFrame) -> DataFrame:
         "*", F.posexplode(F.col("bars")).alias("bar_index", "bar")
     )
     rows = bad.unionByName(good)
-    ts_raw = F.col("bar.ts")
-    # Yahoo: epoch seconds. Alpha Vantage: local "yyyy-MM-dd[ HH:mm:ss]" in the zone.
-    epoch = ts_raw.try_cast("bigint")
-    # outside 1900..2100 it is not a bar time (and would overflow the timestamp type)
-    epoch = F.when(epoch.between(-2_208_988_800, 4_102_444_800), epoch)
-    local = F.try_to_timestamp(ts_raw)
-    ts = F.when(epoch.isNotNull(), F.timestamp_seconds(epoch)).when(
-        local.isNotNull() & F.col("zone").isNotNull(), F.to_utc_timestamp(local, F.col("zone"))
-    )
-    trade_date = F.when(
-        ts.isNotNull() & F.col("zone").isNotNull(),
-        F.to_date(F.from_utc_timestamp(ts, F.col("zone"))),
-    )
+    ts = _instant(F.col("bar.ts"), F.col("zone"))
+    trade_date = _local_date(ts, F.col("zone"))
     return rows.select(
         F.col("object_key").alias("source_object"),
         F.col("bar_index").cast("int").alias("bar_index"),
@@ -373,7 +508,7 @@ def explode_bars(payload_rows: DataFrame) -> DataFrame:
         F.col("interval"),
         ts.alias("ts"),
         trade_date.alias("trade_date"),
-        F.coalesce(F.col("exchange_tz"), F.col("zone")).alias("exchange_tz"),
+        F.coalesce(F.col("zone"), F.col("exchange_tz")).alias("exchange_tz"),
         F.col("currency"),
         _double(F.col("bar.open")).alias("open"),
         _double(F.col("bar.high")).alias("high"),
@@ -383,11 +518,12 @@ def explode_bars(payload_rows: DataFrame) -> DataFrame:
         _long(F.col("bar.volume")).alias("volume"),
         F.col("ingest_run"),
         F.col("ingested_at"),
-        F.col("payload_rule"),
-        F.col("detail"),
+        F.coalesce(F.col("payload_rule"), F.col("shape_rule")).alias("payload_rule"),
+        F.coalesce(F.col("detail"), F.col("shape_detail")).alias("detail"),
         # raw values kept only to tell "missing" from "not a number" in the rule detail
         F.col("bar.ts").alias("raw_ts"),
         F.col("zone"),
+        F.col("gmtoffset"),
     )
 
 
@@ -416,6 +552,9 @@ def classify(bars: DataFrame, watchlist: Collection[str]) -> DataFrame:
             F.lit("unknown_symbol"),
         )
         .when(F.col("ts").isNull(), F.lit("null_timestamp"))
+        .when(
+            F.col("zone").isNull() & F.col("gmtoffset").isNotNull(), F.lit("offset_only_timezone")
+        )
         .when(F.col("trade_date").isNull(), F.lit("unknown_timezone"))
         .when(dup, F.lit("duplicate_timestamp"))
         .when(any_null_price, F.lit("null_price"))
@@ -439,10 +578,7 @@ def classify(bars: DataFrame, watchlist: Collection[str]) -> DataFrame:
             F.col("ts").isNull() & F.col("raw_ts").isNotNull(),
             F.concat(F.lit("unparseable ts "), F.col("raw_ts")),
         ),
-        F.when(
-            F.col("trade_date").isNull() & F.col("ts").isNotNull(),
-            F.concat(F.lit("no usable zone: "), F.coalesce(F.col("exchange_tz"), F.lit(""))),
-        ),
+        _zone_detail(),
     )
     ruled = bars.select(
         *[c for c in BAR_COLUMNS if c != "detail"], detail.alias("detail"), rule.alias("rule")
@@ -458,6 +594,21 @@ def classify(bars: DataFrame, watchlist: Collection[str]) -> DataFrame:
     return ruled.select(*BAR_COLUMNS, "rule", winner.alias("winner"))
 
 
+def _zone_detail() -> Column:
+    return F.when(
+        F.col("ts").isNotNull() & F.col("zone").isNull() & F.col("gmtoffset").isNotNull(),
+        F.format_string(
+            "zone name %s unknown; gmtoffset %d is a fixed offset, wrong across "
+            "daylight-saving changes",
+            F.coalesce(F.col("exchange_tz"), F.lit("missing")),
+            F.col("gmtoffset"),
+        ),
+    ).when(
+        F.col("trade_date").isNull() & F.col("ts").isNotNull(),
+        F.concat(F.lit("no usable zone: "), F.coalesce(F.col("exchange_tz"), F.lit(""))),
+    )
+
+
 def silver_rows(classified: DataFrame) -> DataFrame:
     """Accepted rows, one per (symbol, interval, ts): what is MERGEd into silver/prices."""
     return classified.where(F.col("winner")).select(*PRICE_COLUMNS)
@@ -465,8 +616,120 @@ def silver_rows(classified: DataFrame) -> DataFrame:
 
 def quarantine_rows(classified: DataFrame, transform_run: str) -> DataFrame:
     return classified.where(F.col("rule").isNotNull()).select(
-        *[c for c in QUARANTINE_COLUMNS if c != "transform_run"],
+        *[c for c in QUARANTINE_COLUMNS if c not in ("transform_run", "record")],
         F.lit(transform_run).alias("transform_run"),
+        F.lit("bar").alias("record"),
+    )
+
+
+# --------------------------------------------------------------------------- actions
+def explode_actions(payload_rows: DataFrame) -> DataFrame:
+    """One row per corporate action of a good payload (a bad payload has none: its one
+    row is counted by :func:`explode_bars`)."""
+    rows = payload_rows.where(F.col("payload_rule").isNull()).select(
+        "*", F.posexplode(F.col("actions")).alias("action_index", "action")
+    )
+    ex_ts = _instant(F.col("action.ts"), F.col("zone"))
+    numerator = _double(F.col("action.numerator"))
+    denominator = _double(F.col("action.denominator"))
+    return rows.select(
+        F.col("object_key").alias("source_object"),
+        F.col("action_index").cast("int").alias("action_index"),
+        F.col("symbol"),
+        F.col("action.kind").alias("kind"),
+        _local_date(ex_ts, F.col("zone")).alias("ex_date"),
+        ex_ts.alias("ex_ts"),
+        numerator.alias("numerator"),
+        denominator.alias("denominator"),
+        F.when(denominator > 0, numerator / denominator).alias("ratio"),
+        _double(F.col("action.amount")).alias("amount"),
+        F.col("currency"),
+        F.coalesce(F.col("zone"), F.col("exchange_tz")).alias("exchange_tz"),
+        F.col("source"),
+        F.col("ingest_run"),
+        F.col("ingested_at"),
+        F.col("shape_rule"),
+        F.col("shape_detail"),
+        F.col("action").alias("raw"),
+        F.col("zone"),
+        F.col("gmtoffset"),
+    )
+
+
+def classify_actions(actions: DataFrame, watchlist: Collection[str]) -> DataFrame:
+    """Add ``rule`` (null = accepted), ``detail`` and ``winner`` (the newest fetch of a
+    (symbol, kind, ex_date): what is MERGEd into silver/corporate_actions)."""
+    split = F.col("kind") == "split"
+    bad_ratio = (
+        F.col("numerator").isNull()
+        | F.col("denominator").isNull()
+        | (F.col("numerator") <= 0)
+        | (F.col("denominator") <= 0)
+    )
+    bad_amount = F.col("amount").isNull() | (F.col("amount") <= 0)
+    rule = (
+        F.when(F.col("shape_rule").isNotNull(), F.col("shape_rule"))
+        .when(
+            ~F.col("symbol").isin(list(watchlist)) | F.col("symbol").isNull(),
+            F.lit("unknown_symbol"),
+        )
+        .when(F.col("ex_ts").isNull(), F.lit("null_timestamp"))
+        .when(
+            F.col("zone").isNull() & F.col("gmtoffset").isNotNull(), F.lit("offset_only_timezone")
+        )
+        .when(F.col("ex_date").isNull(), F.lit("unknown_timezone"))
+        .when(split & bad_ratio, F.lit("invalid_split_ratio"))
+        .when(~split & bad_amount, F.lit("invalid_dividend_amount"))
+    )
+    detail = F.coalesce(
+        F.col("shape_detail"),
+        F.format_string(
+            "%s ts=%s numerator=%s denominator=%s amount=%s",
+            F.col("kind"),
+            F.col("raw.ts"),
+            F.col("raw.numerator"),
+            F.col("raw.denominator"),
+            F.col("raw.amount"),
+        ),
+    )
+    ruled = actions.select(
+        *[c for c in CLASSIFIED_ACTION_COLUMNS if c not in ("rule", "detail", "winner")],
+        rule.alias("rule"),
+        detail.alias("detail"),
+    )
+    newest = Window.partitionBy("symbol", "kind", "ex_date").orderBy(
+        F.col("rule").isNull().desc(),
+        F.col("ingested_at").desc_nulls_last(),
+        F.col("source_object").desc(),
+        F.col("action_index").desc(),
+    )
+    winner = F.col("rule").isNull() & (F.row_number().over(newest) == 1)
+    return ruled.select(*CLASSIFIED_ACTION_COLUMNS[:-1], winner.alias("winner"))
+
+
+def action_rows(classified_actions: DataFrame) -> DataFrame:
+    """Accepted actions, one per (symbol, kind, ex_date): MERGEd into corporate_actions."""
+    return classified_actions.where(F.col("winner")).select(*ACTION_COLUMNS)
+
+
+def action_quarantine_rows(classified_actions: DataFrame, transform_run: str) -> DataFrame:
+    return classified_actions.where(F.col("rule").isNotNull()).select(
+        F.col("source_object"),
+        F.col("action_index").alias("bar_index"),
+        F.col("rule"),
+        F.col("detail"),
+        F.col("source"),
+        F.col("symbol"),
+        F.lit(None).cast("string").alias("interval"),
+        F.col("ex_ts").alias("ts"),
+        F.col("ex_date").alias("trade_date"),
+        *[F.lit(None).cast("double").alias(c) for c in ("open", "high", "low", "close")],
+        F.lit(None).cast("double").alias("adj_close"),
+        F.lit(None).cast("bigint").alias("volume"),
+        F.col("ingest_run"),
+        F.col("ingested_at"),
+        F.lit(transform_run).alias("transform_run"),
+        F.col("kind").alias("record"),
     )
 
 
