@@ -56,10 +56,13 @@ def container_env(pod, cluster: dict) -> dict[str, str]:
                 f"CreateContainerConfigError: {kind} {ns}/{ref.name} not found"
             )
         env.update({(src.prefix or "") + k: str(v) for k, v in data.items()})
+    # The downward API, as the kubelet resolves it for this pod (the local "pod" is this process).
+    fields = {"metadata.name": pod.metadata.name or "local", "metadata.namespace": ns, "status.podIP": "127.0.0.1"}
     for var in container.env or []:
-        if var.value_from is not None:
-            raise AirflowFailException(f"env {var.name}: valueFrom is not supported locally")
-        env[var.name] = var.value or ""
+        ref = var.value_from.field_ref if var.value_from is not None else None
+        if var.value_from is not None and (ref is None or ref.field_path not in fields):
+            raise AirflowFailException(f"env {var.name}: valueFrom {var.value_from} is not supported locally")
+        env[var.name] = fields[ref.field_path] if ref is not None else (var.value or "")
     return env
 
 

@@ -45,7 +45,7 @@ def gold_daily_rows(dsn: str) -> list[tuple]:
         if conn.execute("SELECT to_regclass('public.gold_daily')").fetchone()[0] is None:
             return []
         return conn.execute(
-            "SELECT symbol, trade_date, close, sma_20 FROM public.gold_daily ORDER BY 1, 2"
+            "SELECT symbol, trade_date, close_adj, sma_20 FROM public.gold_daily ORDER BY 1, 2"
         ).fetchall()
 
 

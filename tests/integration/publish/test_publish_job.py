@@ -31,7 +31,7 @@ def pg_rows(dsn):
         return conn.execute("SELECT * FROM public.gold_daily ORDER BY symbol, trade_date").fetchall()
 
 
-VALUE_COLUMNS = "symbol, trade_date, close, high, volume, sma_20, drawdown, return_simple"
+VALUE_COLUMNS = "symbol, trade_date, close_adj, high_adj, volume_adj, sma_20, drawdown, return_simple"
 
 
 def pg_values(dsn, conn=None):
