@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 MIN_RETENTION_HOURS = 168
 TABLES = (
     ("silver", "prices"),
+    ("silver", "corporate_actions"),
     ("silver", "quarantine"),
     ("silver", "_processed"),
     ("gold", "daily"),
