@@ -954,7 +954,7 @@ def check_downward_api(stack: Stack) -> list[str]:
 
 # ---------------------------------------------------------------------------- team contract
 
-# The names the DAG and the job pods rely on (contracts.md, "Cluster contract"). No pod template in the
+# The names the DAG and the job pods rely on (dags/medallion_dag_support.py, base/medallion). No pod template in the
 # repository reads them (job pods are created at run time by the DAG), so they are checked here.
 CONTRACT_SERVICES = {
     ("storage", "s3"): 9000,

@@ -1,4 +1,4 @@
-"""The cluster names the DAG and the job pods rely on (contracts.md) are rendered."""
+"""The cluster names the DAG and the job pods rely on (dags/medallion_dag_support.py) are rendered."""
 
 from __future__ import annotations
 
