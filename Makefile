@@ -99,7 +99,7 @@ lint: venv ## ruff and yamllint
 
 ##@ Cluster (needs Docker, kind and kubectl)
 .PHONY: up down creds status
-up: ## Create the kind cluster, install Argo CD, hand everything else to Argo CD
+up: ## Create the kind cluster, build and load the images, install Argo CD, hand everything else to it
 	@bootstrap/up.sh
 
 down: ## Delete the kind cluster
