@@ -117,10 +117,12 @@ def assert_bookkeeping_consistent(spark, config, store, dsn: str) -> None:
             date.fromisoformat(start[:10]) <= WEEK.start
             and date.fromisoformat(end[:10]) >= WEEK.end
         )
+    # gold/_state holds one row per source gold follows (silver/prices, silver/corporate_actions)
     gold_state = spark.read.format("delta").load(config.lake_path("gold", "_state")).collect()
-    assert [r["source_version"] for r in gold_state] == [
-        latest_version(spark, config.lake_path("silver", "prices"))
-    ]
+    versions = {r["source_table"]: r["source_version"] for r in gold_state}
+    assert len(versions) == len(gold_state), "one state row per source"
+    for source in versions:
+        assert versions[source] == latest_version(spark, config.lake_path(*source.split("/"))), source
     with psycopg.connect(dsn) as conn:
         published = conn.execute(
             "SELECT delta_version FROM public.medallion_publish_state"
