@@ -70,7 +70,7 @@ def test_eight_symbols_wrap_into_a_grid():
 def test_a_short_series_is_drawn_with_markers_on_its_own_dates(days):
     fig = chart_figure(gold("AAPL", days, 100.0))
     top, bottom = fig.axes
-    close = next(line for line in top.get_lines() if line.get_label() == "close")
+    close = next(line for line in top.get_lines() if line.get_label() == "close (split-adjusted)")
     assert close.get_marker() == "o"
     assert all(line.get_marker() == "o" for line in bottom.get_lines())
     first, last = date(2026, 1, 1), date(2026, 1, days)
