@@ -14,22 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medallion.aggregator.metrics import adjusted_bars, daily_bars, gold_rows
+from tests.unit.aggregator.frames import ACTIONS, DAILY, SILVER
 
-SILVER = (
-    "symbol string, interval string, ts timestamp, trade_date date, open double, high double, "
-    "low double, close double, adj_close double, volume bigint, source string, "
-    "exchange_tz string, ingested_at timestamp"
-)
-ACTIONS = (
-    "symbol string, kind string, ex_date date, ratio double, amount double, source string, "
-    "exchange_tz string, ingested_at timestamp"
-)
-DAILY = (
-    "symbol string, trade_date date, open_raw double, high_raw double, low_raw double, "
-    "close_raw double, volume_raw bigint, split_factor double, open_adj double, "
-    "high_adj double, low_adj double, close_adj double, volume_adj double, vwap double, "
-    "bar_count int, updated_at timestamp, close_tr double"
-)
 D0 = date(2024, 1, 1)
 COMPARED = ("open_adj", "high_adj", "low_adj", "close_adj", "volume_adj", "close_tr", "vwap",
             "return_simple", "return_log", "return_total", "sma_20", "volatility_20d",

@@ -120,7 +120,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  {stage['stage']:<10} {stage['seconds']:>7.1f}s")
     lines.append(f"  {'total':<10} {summary['seconds_total']:>7.1f}s")
     lines += ["", "  rows per layer:"]
-    lines += [f"    {name:<18} {count:>9,}" for name, count in summary["layers"].items()]
+    width = max([18, *map(len, summary["layers"])])
+    lines += [f"    {name:<{width}} {count:>9,}" for name, count in summary["layers"].items()]
     aggregate = next((s["counts"] for s in summary["stages"] if s["stage"] == "aggregate"), {})
     if aggregate.get("rows_restated"):
         lines += ["", f"  gold rows restated by corporate actions: {aggregate['rows_restated']:,}"]

@@ -528,6 +528,26 @@ def explode_bars(payload_rows: DataFrame) -> DataFrame:
 
 
 # --------------------------------------------------------------------------- rules
+def _record_rules(
+    earlier_rule: str, ts: str, local_date: str, watchlist: Collection[str]
+) -> Column:
+    """The quarantine rules bars and corporate actions share, in order: a rule found earlier
+    (the payload's shape), a symbol outside the watchlist, no timestamp, a zone given only as
+    a fixed offset, no exchange-local date. Callers chain their own rules after these."""
+    return (
+        F.when(F.col(earlier_rule).isNotNull(), F.col(earlier_rule))
+        .when(
+            ~F.col("symbol").isin(list(watchlist)) | F.col("symbol").isNull(),
+            F.lit("unknown_symbol"),
+        )
+        .when(F.col(ts).isNull(), F.lit("null_timestamp"))
+        .when(
+            F.col("zone").isNull() & F.col("gmtoffset").isNotNull(), F.lit("offset_only_timezone")
+        )
+        .when(F.col(local_date).isNull(), F.lit("unknown_timezone"))
+    )
+
+
 def classify(bars: DataFrame, watchlist: Collection[str]) -> DataFrame:
     """Add ``rule`` (null = accepted) and ``winner`` (the row MERGEd for its key).
 
@@ -546,16 +566,7 @@ def classify(bars: DataFrame, watchlist: Collection[str]) -> DataFrame:
         any_null_price = any_null_price | p.isNull()
         non_positive = non_positive | (p <= 0)
     rule = (
-        F.when(F.col("payload_rule").isNotNull(), F.col("payload_rule"))
-        .when(
-            ~F.col("symbol").isin(list(watchlist)) | F.col("symbol").isNull(),
-            F.lit("unknown_symbol"),
-        )
-        .when(F.col("ts").isNull(), F.lit("null_timestamp"))
-        .when(
-            F.col("zone").isNull() & F.col("gmtoffset").isNotNull(), F.lit("offset_only_timezone")
-        )
-        .when(F.col("trade_date").isNull(), F.lit("unknown_timezone"))
+        _record_rules("payload_rule", "ts", "trade_date", watchlist)
         .when(dup, F.lit("duplicate_timestamp"))
         .when(any_null_price, F.lit("null_price"))
         .when(F.coalesce(non_positive, F.lit(False)), F.lit("non_positive_price"))
@@ -668,16 +679,7 @@ def classify_actions(actions: DataFrame, watchlist: Collection[str]) -> DataFram
     )
     bad_amount = F.col("amount").isNull() | (F.col("amount") <= 0)
     rule = (
-        F.when(F.col("shape_rule").isNotNull(), F.col("shape_rule"))
-        .when(
-            ~F.col("symbol").isin(list(watchlist)) | F.col("symbol").isNull(),
-            F.lit("unknown_symbol"),
-        )
-        .when(F.col("ex_ts").isNull(), F.lit("null_timestamp"))
-        .when(
-            F.col("zone").isNull() & F.col("gmtoffset").isNotNull(), F.lit("offset_only_timezone")
-        )
-        .when(F.col("ex_date").isNull(), F.lit("unknown_timezone"))
+        _record_rules("shape_rule", "ex_ts", "ex_date", watchlist)
         .when(split & bad_ratio, F.lit("invalid_split_ratio"))
         .when(~split & bad_amount, F.lit("invalid_dividend_amount"))
     )
