@@ -132,7 +132,7 @@ def minio_server() -> Iterator[S3Server]:
             cfg = container.get_config()
             yield S3Server(f"http://{cfg['endpoint']}", cfg["access_key"], cfg["secret_key"])
         return
-    workdir = Path(tempfile.mkdtemp(prefix="medallion-minio-"))
+    workdir = servers.scratch_dir("medallion-minio-")  # see servers.scratch_root
     try:
         server = servers.MinioServer.start(workdir)
     except servers.ServerUnavailable as exc:
@@ -146,11 +146,18 @@ def minio_server() -> Iterator[S3Server]:
 
 
 @pytest.fixture
-def s3_bucket(minio_server: S3Server) -> str:
-    """A fresh, empty bucket for one test."""
+def s3_bucket(minio_server: S3Server) -> Iterator[str]:
+    """A fresh, empty bucket for one test, emptied and removed after it (the session's
+    MinIO may live in RAM: see servers.scratch_root)."""
     name = "test-" + secrets.token_hex(6)
-    minio_server.client().create_bucket(Bucket=name)
-    return name
+    client = minio_server.client()
+    client.create_bucket(Bucket=name)
+    yield name
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+    client.delete_bucket(Bucket=name)
 
 
 @pytest.fixture(scope="session")

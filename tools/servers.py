@@ -74,6 +74,61 @@ def _stop_pid(pid: int, timeout_s: float = 20.0, sig: int = signal.SIGTERM) -> N
 
 # --------------------------------------------------------------------------- MinIO
 
+# MinIO refuses every write (XMinioStorageFull) once its drive would be left with less
+# than 1% of its size free: hasSpaceFor() in cmd/object-api-utils.go, diskFillFraction
+# 0.99, the object counted twice for erasure coding. On a 250 GB disk that is 2.5 GB: a
+# busy machine with a few GB free fails writes half-way through a test session. Test
+# servers therefore live on the roomiest scratch file system, and a start on a drive that
+# is already past the line fails at once with the figures.
+MINIO_FILL_FRACTION = 0.99
+MINIO_MIN_HEADROOM = 256 * 2**20  # writes of a few MB each must fit twice over
+RAM_SCRATCH = Path("/dev/shm")
+RAM_SCRATCH_PREFERRED = 4 * 2**30
+
+
+def minio_headroom(path: Path) -> tuple[int, int, int]:
+    """(headroom, free, size) in bytes of the file system holding ``path``, as MinIO
+    counts them (internal/disk/stat_linux.go: the blocks reserved for root are not
+    part of the size)."""
+    st = os.statvfs(path)
+    size = st.f_frsize * (st.f_blocks - (st.f_bfree - st.f_bavail))
+    free = st.f_frsize * st.f_bavail
+    return int(free - size * (1 - MINIO_FILL_FRACTION)), free, size
+
+
+def scratch_root() -> Path:
+    """Where test servers keep their data: MEDALLION_SCRATCH_DIR if set; else the
+    RAM-backed /dev/shm when it has room (fast, and immune to a nearly full disk); else
+    whichever of it and the temporary folder leaves MinIO more room."""
+    chosen = os.environ.get("MEDALLION_SCRATCH_DIR")
+    if chosen:
+        return Path(chosen)
+    candidates = [Path(tempfile.gettempdir())]
+    if RAM_SCRATCH.is_dir() and os.access(RAM_SCRATCH, os.W_OK | os.X_OK):
+        if minio_headroom(RAM_SCRATCH)[0] >= RAM_SCRATCH_PREFERRED:
+            return RAM_SCRATCH
+        candidates.append(RAM_SCRATCH)
+    return max(candidates, key=lambda c: minio_headroom(c)[0])
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new private folder under scratch_root(); the caller removes it."""
+    root = scratch_root()
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
+def check_minio_room(data_dir: Path) -> None:
+    headroom, free, size = minio_headroom(data_dir)
+    if headroom < MINIO_MIN_HEADROOM:
+        gib = 2**30
+        raise ServerUnavailable(
+            f"MinIO would refuse writes to {data_dir}: its file system has {free / gib:.2f} GiB "
+            f"free of {size / gib:.1f} GiB and MinIO keeps 1% ({size * 0.01 / gib:.2f} GiB) free "
+            "plus twice each object's size. Free some space, or point MEDALLION_SCRATCH_DIR "
+            "(tests) or the --dir of `tools/servers.py minio start` at a roomier file system"
+        )
+
 
 def minio_binary() -> str:
     for candidate in (os.environ.get("MINIO_BIN"), str(TOOLS_BIN / "minio"), shutil.which("minio")):
@@ -109,6 +164,7 @@ class MinioServer:
     ) -> MinioServer:
         """Start MinIO on ``data_dir``; the same port and keys restart it as it was."""
         data_dir.mkdir(parents=True, exist_ok=True)
+        check_minio_room(data_dir)
         server = cls(
             data_dir=data_dir,
             port=port or free_port(),

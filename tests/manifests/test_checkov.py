@@ -3,13 +3,9 @@ every skip is a `checkov.io/skipN: CKV_..=reason` annotation with a reason."""
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-
 import crosschecks as checks
 import pytest
-from render import CHECKOV_VENV
+from checkov_run import run_checkov
 
 
 def deployable(renders):
@@ -27,53 +23,7 @@ def checkov_targets(renders):
 
 @pytest.fixture(scope="session")
 def checkov_report(renders, tmp_path_factory):
-    out = tmp_path_factory.mktemp("rendered-for-checkov")
-    for name, r in checkov_targets(renders).items():
-        # CRDs carry no checks of the kubernetes framework and are most of the bytes
-        docs = [
-            d
-            for d in r.text.split("\n---\n")
-            if not re.search(r"^kind: CustomResourceDefinition$", d, re.M)
-        ]
-        (out / (name.replace("/", "__") + ".yaml")).write_text("\n---\n".join(docs))
-    p = subprocess.run(
-        [
-            str(CHECKOV_VENV / "bin" / "checkov"),
-            "--directory",
-            str(out),
-            "--framework",
-            "kubernetes",
-            "--output",
-            "json",
-            "--compact",
-            "--skip-download",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=out,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(out),
-            "BC_SKIP_MAPPING": "TRUE",
-            "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
-            "LOG_LEVEL": "ERROR",
-        },
-    )
-    assert p.returncode in (0, 1), f"checkov crashed (exit {p.returncode}):\n{p.stderr[-3000:]}"
-    doc = json.loads(p.stdout) if p.stdout.strip() else {}
-    reports = doc if isinstance(doc, list) else [doc]
-    failed, skipped, parse_errors, scanned = [], [], [], 0
-    for rep in reports:
-        res = rep.get("results") or {}
-        failed += res.get("failed_checks") or []
-        skipped += res.get("skipped_checks") or []
-        parse_errors += res.get("parsing_errors") or []
-        scanned += (rep.get("summary") or {}).get("resource_count", 0)
-    assert not parse_errors, (
-        f"checkov could not parse (those resources went unscanned): {parse_errors}"
-    )
-    assert scanned, "checkov scanned no resource"
-    return failed, skipped
+    return run_checkov(checkov_targets(renders), tmp_path_factory.mktemp("rendered-for-checkov"))
 
 
 def test_checkov_reports_no_failed_checks(checkov_report, renders):

@@ -139,38 +139,12 @@ def missing_configmap_key(root: Path, base: Stack) -> str:
     return "reads key 'NO_SUCH_KEY'"
 
 
-def latest_image(root: Path, base: Stack) -> str:
-    w = first(base, _workload, "Deployment or StatefulSet")
-    f, docs, i = find_source(root, w)
-    _pod_spec(docs[i])["containers"][0]["image"] = "docker.io/library/busybox:latest"
-    _write(f, docs)
-    return "uses the tag 'latest'"
-
-
 def docker_hub_minio(root: Path, base: Stack) -> str:
     w = first(base, _workload, "Deployment or StatefulSet")
     f, docs, i = find_source(root, w)
     _pod_spec(docs[i])["containers"][0]["image"] = "minio/minio:RELEASE.2025-09-07T16-13-09Z"
     _write(f, docs)
     return "Docker Hub minio/minio"
-
-
-def privilege_escalation(root: Path, base: Stack) -> str:
-    w = first(base, _workload, "Deployment or StatefulSet")
-    f, docs, i = find_source(root, w)
-    _pod_spec(docs[i])["containers"][0].setdefault("securityContext", {})[
-        "allowPrivilegeEscalation"
-    ] = True
-    _write(f, docs)
-    return "allowPrivilegeEscalation is not false"
-
-
-def no_limits(root: Path, base: Stack) -> str:
-    w = first(base, _workload, "Deployment or StatefulSet")
-    f, docs, i = find_source(root, w)
-    (_pod_spec(docs[i])["containers"][0].get("resources") or {}).pop("limits", None)
-    _write(f, docs)
-    return "no resources.limits"
 
 
 def namespace_owned_twice(root: Path, base: Stack) -> str:
@@ -348,10 +322,7 @@ MUTATIONS = {
     "kind-config-mapping-dropped": (kind_config_port_dropped, checks.check_nodeports),
     "missing-Secret": (missing_secret, checks.check_references),
     "missing-ConfigMap-key": (missing_configmap_key, checks.check_references),
-    "image-latest": (latest_image, lambda s: checks.check_images(s.objects)),
     "image-docker-hub-minio": (docker_hub_minio, lambda s: checks.check_images(s.objects)),
-    "allowPrivilegeEscalation": (privilege_escalation, checks.check_pod_security),
-    "no-limits": (no_limits, checks.check_pod_security),
     "namespace-owned-twice": (namespace_owned_twice, checks.check_namespace_ownership),
     "hard-coded-repo-URL": (hard_coded_repo_url, checks.check_repo_url_single_place),
     "sync-wave-out-of-order": (sync_wave_out_of_order, checks.check_sync_waves),
@@ -389,3 +360,43 @@ def test_mutation_is_caught(name, baseline, root, tmp_path):
         f"mutation {name!r} was not caught by {getattr(check, '__name__', 'check')}: expected a new problem "
         f"containing {expect!r}; new problems: {new}"
     )
+
+
+# The Pod Security and image-pinning rules are checkov's (no copy of them in crosschecks.py):
+# this proves checkov, as the suite runs it, catches the ways people break them.
+CHECKOV_MUTATIONS = {
+    "CKV_K8S_20": lambda c: c.setdefault("securityContext", {}).update(allowPrivilegeEscalation=True),
+    "CKV_K8S_22": lambda c: c.setdefault("securityContext", {}).update(readOnlyRootFilesystem=False),
+    "CKV_K8S_11": lambda c: (c.get("resources") or {}).get("limits", {}).pop("cpu", None),
+    "CKV_K8S_13": lambda c: (c.get("resources") or {}).get("limits", {}).pop("memory", None),
+    "CKV_K8S_14": lambda c: c.update(image="docker.io/library/busybox:latest"),
+    "CKV_K8S_8": lambda c: c.pop("livenessProbe", None),
+}
+
+
+def test_checkov_catches_broken_pod_security_and_images(baseline, root, tmp_path):
+    from checkov_run import run_checkov
+    from test_checkov import deployable
+
+    def failures(stack: Stack, out: Path) -> set[tuple[str, str]]:
+        out.mkdir()
+        failed, _ = run_checkov(deployable(stack.renders), out)
+        return {(c["check_id"], c["resource"]) for c in failed}
+
+    w = first(baseline, lambda o: _workload(o) and _containers_have_probes(o), "probed workload")
+    mutant = copy_tree(root, tmp_path / "mutant")
+    f, docs, i = find_source(mutant, w)
+    container = _pod_spec(docs[i])["containers"][0]
+    for mutate in CHECKOV_MUTATIONS.values():
+        mutate(container)
+    _write(f, docs)
+    before = failures(baseline, tmp_path / "checkov-baseline")
+    after = failures(render_stack_only(mutant), tmp_path / "checkov-mutant")
+    name = w["metadata"]["name"]
+    caught = {check for check, resource in after - before if name in resource}
+    missed = sorted(set(CHECKOV_MUTATIONS) - caught)
+    assert not missed, f"checkov did not catch {missed} on {key(w)}; new failures: {after - before}"
+
+
+def _containers_have_probes(o) -> bool:
+    return all(c.get("livenessProbe") for c in _pod_spec(o)["containers"])

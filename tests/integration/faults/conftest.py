@@ -97,7 +97,7 @@ class FaultServers:
 def fault_servers() -> Iterator[FaultServers]:
     # separate temporary folders: as root, PostgreSQL's own folder is handed to the
     # `postgres` user and must not sit inside a folder only root may enter
-    minio_dir = Path(tempfile.mkdtemp(prefix="medallion-faults-minio-"))
+    minio_dir = servers.scratch_dir("medallion-faults-minio-")  # see servers.scratch_root
     pg_dir = Path(tempfile.mkdtemp(prefix="medallion-faults-pg-"))
     started: list = []
     try:
