@@ -25,6 +25,11 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+# Attempts per S3 call (the first one included), in boto3 and in S3A alike; a stalled
+# server costs one call at most about S3_ATTEMPTS x S3_TIMEOUT_S.
+S3_ATTEMPTS = 3
+
+
 @dataclass(frozen=True)
 class HttpSettings:
     timeout_s: float = 10.0
@@ -54,6 +59,9 @@ class Config:
     synthetic_bars_per_day: int = 1
     spark_master: str = "local[*]"
     jars_dir: str = str(REPO_ROOT / ".cache" / "jars")
+    s3_timeout_s: float = 30.0
+    """An S3 request that sends nothing back for this long is abandoned and retried; the
+    stage's whole S3 retry budget is a few times this (S3_TIMEOUT_S)."""
     lease_ttl_s: float = 60.0
     """A table writer's lease lasts this long without renewal (MEDALLION_LEASE_TTL_S)."""
     lease_wait_s: float = 75.0
@@ -189,6 +197,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         ),
         spark_master=_get(env, "SPARK_MASTER", "local[*]") or "local[*]",
         jars_dir=_get(env, "MEDALLION_JARS_DIR", Config.jars_dir) or Config.jars_dir,
+        s3_timeout_s=_number(env, "S3_TIMEOUT_S", 30.0, float, 1),
         lease_ttl_s=lease_ttl,
         lease_wait_s=_number(env, "MEDALLION_LEASE_WAIT_S", lease_ttl * 1.25, float, 0),
     )

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from medallion.common.config import Config, ConfigError
+from medallion.common.config import S3_ATTEMPTS, Config, ConfigError
 from medallion.common.spark_kubernetes import is_kubernetes, kubernetes_conf
 
 if TYPE_CHECKING:
@@ -85,8 +85,19 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
                 "spark.hadoop.fs.s3a.secret.key": config.aws_secret_access_key or "",
                 # MinIO and other S3 servers: no AWS-only features, fail fast on a dead endpoint
                 "spark.hadoop.fs.s3a.change.detection.mode": "none",
-                "spark.hadoop.fs.s3a.attempts.maximum": "3",
-                "spark.hadoop.fs.s3a.retry.limit": "3",
+                # Bounded retries (503 SlowDown, resets, stalls), then the stage fails
+                # with exit code 3 naming the server (outage.py). The AWS SDK tries a
+                # call S3_ATTEMPTS times, S3A repeats a failed call up to retry.limit
+                # (throttling: retry.throttle.limit) times; no byte for S3_TIMEOUT_S
+                # abandons an attempt (S3A's defaults: 200 s, 7 and 20 retries).
+                "spark.hadoop.fs.s3a.attempts.maximum": str(S3_ATTEMPTS),
+                "spark.hadoop.fs.s3a.retry.limit": "2",
+                "spark.hadoop.fs.s3a.retry.throttle.limit": "3",
+                "spark.hadoop.fs.s3a.connection.timeout": f"{config.s3_timeout_s:g}s",
+                "spark.hadoop.fs.s3a.connection.request.timeout": f"{2 * config.s3_timeout_s:g}s",
+                "spark.hadoop.fs.s3a.connection.establish.timeout": (
+                    f"{min(5.0, config.s3_timeout_s):g}s"
+                ),
                 # Delta's single-driver S3 log store: one writer per table at a time.
                 "spark.delta.logStore.s3a.impl": "io.delta.storage.S3SingleDriverLogStore",
             }

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from medallion.common.config import Config
+from medallion.common.config import S3_ATTEMPTS, Config
 
 logger = logging.getLogger(__name__)
 
@@ -291,9 +291,10 @@ def s3_client(config: Config) -> Any:
         region_name=config.aws_region,
         config=BotoConfig(
             s3={"addressing_style": "path"},
-            retries={"max_attempts": 5, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=30,
+            # standard mode: 503 SlowDown and dropped connections are retried with backoff
+            retries={"max_attempts": S3_ATTEMPTS, "mode": "standard"},
+            connect_timeout=min(5.0, config.s3_timeout_s),
+            read_timeout=config.s3_timeout_s,
             max_pool_connections=max(10, config.http.concurrency * 2),
         ),
     )

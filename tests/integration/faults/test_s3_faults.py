@@ -1,0 +1,95 @@
+"""S3 misbehaving, not gone: 503 SlowDown, reset connections and a stall, injected by a
+fault proxy (s3_proxy.py) between a stage's own process and the real MinIO.
+
+Each stage under test stops itself (SIGSTOP) at a named point, the proxy switches to a
+fault, and the stage continues. A brown-out within the retry budget is ridden out; a
+fault that lasts fails the stage within a bound, with exit code 3 and a message naming
+the S3 server, and nothing half-written becomes visible. The next run completes and
+every layer equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+
+from medallion.common.storage import store_from_config
+from tests.canonical import canonical
+from tests.integration.faults.conftest import bind_bucket, run_in_process
+from tests.integration.faults.report import record
+from tests.integration.faults.s3_proxy import FaultProxy
+
+# A short S3 timeout keeps the stall scenario quick; production uses the default (30 s).
+S3_TIMEOUT_S = 2
+# The bound a lasting fault must fail within, from the moment it starts: the retry
+# budget of one S3 call (attempts x timeout, with backoff) over the few calls a Delta
+# commit makes, with room for a loaded 2-core machine. Not a speed target: a stage that
+# hangs on a stalled server for ever, or retries unboundedly, exceeds it by far.
+FAIL_WITHIN_S = 240
+
+
+def test_slowdown_reset_and_stall_are_retried_within_a_bound(
+    new_lake, lake_spark, baseline, fault_servers
+):
+    lake = new_lake()
+    bind_bucket(lake_spark, lake)
+    config = lake.config
+    store = store_from_config(config)
+    run_in_process(lake_spark, lake, "ingest")
+    tried: list[str] = []
+
+    with FaultProxy(fault_servers.minio.port) as proxy:
+        via_proxy = {"S3_ENDPOINT_URL": proxy.endpoint, "S3_TIMEOUT_S": str(S3_TIMEOUT_S)}
+        named = f"S3 server at {proxy.endpoint}"
+
+        def lasting_fault(stage: str, point: str, mode: str) -> str:
+            """Run ``stage`` through the proxy, switch it to ``mode`` at ``point`` for good;
+            the stage must fail with exit 3 naming the server within the bound."""
+            proc = lake.start(stage, f"{point}:stop", **via_proxy)
+            proc.wait_stopped()
+            proxy.set(mode)
+            began = time.monotonic()
+            proc.resume()
+            code = proc.wait()
+            took = time.monotonic() - began
+            faulted = proxy.faulted
+            proxy.set("pass")
+            assert code == 3, f"{mode}: exit {code}\n{proc.output[-3000:]}"
+            assert named in proc.output, proc.output[-3000:]
+            assert took < FAIL_WITHIN_S, f"{mode}: failed only after {took:.0f}s"
+            assert faulted > 0, f"{mode}: the stage never met the fault"
+            return f"{mode} at {point}: exit 3 after {took:.0f}s, {faulted} connections faulted"
+
+        # A stall after silver's tables committed, before the manifest: exit 3 in bound.
+        tried.append(lasting_fault("transform", "transform.before_manifest", "stall"))
+
+        # A brown-out inside the Delta write (503 SlowDown for the next connections): the
+        # S3 clients back off and retry, and the transform completes.
+        proc = lake.start("transform", "delta.write:silver/prices:stop", **via_proxy)
+        proc.wait_stopped()
+        proxy.set("slowdown", times=4)
+        proc.resume()
+        assert proc.wait() == 0, proc.output[-3000:]
+        assert proxy.faulted == 4, f"only {proxy.faulted} of 4 SlowDown answers were met"
+        tried.append("slowdown x4 inside the silver/prices write: retried, completed")
+        proxy.set("pass")
+        silver = canonical(lake_spark, config, store=store, layers=("silver", "quarantine"))
+        assert silver.diff(baseline) == {}
+
+        # Connections reset for good while the aggregate writes gold's data files.
+        tried.append(lasting_fault("aggregate", "delta.write:gold/daily", "reset"))
+        assert not canonical(lake_spark, config, layers=("gold",)).gold, (
+            "the interrupted first gold commit is not visible"
+        )
+
+    run_in_process(lake_spark, lake, "aggregate", "publish")
+    diff = canonical(lake_spark, config, lake.dsn, store).diff(baseline)
+    record(
+        "s3_faults",
+        {
+            "faults": tried,
+            "rows_lost": sum(d["lost"] for d in diff.values()),
+            "rows_extra": sum(d["extra"] for d in diff.values()),
+        },
+    )
+    print("\n".join(tried))
+    assert diff == {}
