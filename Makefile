@@ -33,7 +33,7 @@ run: setup-run ## Run ingest → silver → gold → publish (SOURCE=synthetic f
 	  $(if $(START),--start $(START)) $(if $(END),--end $(END)) --report reports/latest
 
 .PHONY: test
-test: setup ## Run the whole test suite (unit, integration on real servers, manifests, DAGs, the cluster tier alongside)
+test: setup ## Run the whole test suite (unit, integration on real servers, manifests, DAGs, the cluster tier and the fault suite alongside)
 	@tools/run-tests.sh $(PYTEST_ARGS)
 
 ##@ Setup (each step is a no-op when already done)

@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
-# make test: the whole suite. The control-plane tier (tests/cluster) spends most of its time
-# waiting for Argo CD and the API server, so it runs alongside the rest instead of after it;
-# its output is printed when both are done, then one closing line for the two runs.
+# make test: the whole suite, in three lanes at once. The control-plane tier (tests/cluster)
+# spends most of its time waiting for Argo CD and the API server, and the fault-injection
+# suite (tests/integration/faults) for leases to expire, stalled requests to time out and
+# servers to restart: both run alongside the rest instead of after it, each on servers of
+# its own. Their output is printed when all are done, then one closing line for the runs.
 #
 #   tools/run-tests.sh [pytest args...]
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 pytest=.venv/bin/pytest
-log="$(mktemp -t test-cluster.XXXXXX.log)"
-trap 'rm -f "$log"' EXIT
+tier_log="$(mktemp -t test-cluster.XXXXXX.log)"
+faults_log="$(mktemp -t test-faults.XXXXXX.log)"
+rest_log="$(mktemp -t test-rest.XXXXXX.log)"
+trap 'rm -f "$tier_log" "$faults_log" "$rest_log"' EXIT
 
-"$pytest" tests/cluster "$@" >"$log" 2>&1 &
+"$pytest" tests/cluster "$@" >"$tier_log" 2>&1 &
 tier=$!
-"$pytest" tests --ignore=tests/cluster "$@" | tee "$log.rest"
+"$pytest" tests/integration/faults "$@" >"$faults_log" 2>&1 &
+faults=$!
+"$pytest" tests --ignore=tests/cluster --ignore=tests/integration/faults "$@" | tee "$rest_log"
 rest=${PIPESTATUS[0]}
+wait "$faults"
+faults_rc=$?
 wait "$tier"
-cluster=$?
-echo
-echo "============================ tests/cluster (ran alongside) ============================"
-cat "$log"
+tier_rc=$?
+for lane in "tests/integration/faults:$faults_log" "tests/cluster:$tier_log"; do
+  echo
+  echo "============================ ${lane%%:*} (ran alongside) ============================"
+  cat "${lane#*:}"
+done
 
-# One closing line: the sums of both runs' pytest summaries.
+# One closing line: the sums of the three runs' pytest summaries.
 count() { grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$1" | tail -n 1 | grep -oE "[0-9]+ $2" | cut -d ' ' -f 1; }
-passed=$(( $(count "$log.rest" passed || echo 0) + $(count "$log" passed || echo 0) ))
-failed=$(( $(count "$log.rest" failed || echo 0) + $(count "$log" failed || echo 0) + $(count "$log.rest" error || echo 0) + $(count "$log" error || echo 0) ))
-rm -f "$log.rest"
+passed=0 failed=0
+for f in "$rest_log" "$faults_log" "$tier_log"; do
+  passed=$(( passed + $(count "$f" passed || echo 0) ))
+  failed=$(( failed + $(count "$f" failed || echo 0) + $(count "$f" error || echo 0) ))
+done
 echo "${passed} passed, ${failed} failed"
-(( rest == 0 && cluster == 0 ))
+(( rest == 0 && faults_rc == 0 && tier_rc == 0 ))

@@ -8,9 +8,10 @@ untouched. The proxy passes traffic through until the test switches it to a faul
 - ``reset``: every new connection is reset (TCP RST) as soon as it is accepted;
 - ``stall``: connections are accepted and read from, and never answered.
 
-A fault can be limited to the next ``times`` connections, after which traffic passes
-again (a brown-out the stage should ride out). Switching mode aborts the connections
-already open, so a client's pooled keep-alive connection cannot slip past a fault.
+A brown-out the stage should ride out is a script of faults, one per new connection,
+after which traffic passes again (``brownout("slowdown", "reset", ...)``). Switching
+aborts the connections already open, so a client's pooled keep-alive connection cannot
+slip past a fault.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ MODES = ("pass", "slowdown", "reset", "stall")
 class FaultProxy:
     upstream_port: int
     mode: str = "pass"
-    remaining: int | None = None  # connections left to fault; None = until switched
-    faulted: int = 0  # connections that met a fault so far
+    script: list[str] = field(default_factory=list)  # faults for the next connections
+    faulted: int = 0  # connections that met a fault since the last switch
     _server: socket.socket | None = None
     _open: set = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -61,11 +62,20 @@ class FaultProxy:
         self._server.close()
         self._abort_open()
 
-    def set(self, mode: str, times: int | None = None) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown fault mode {mode!r}; one of {MODES}")
+    def set(self, mode: str) -> None:
+        """Every new connection meets ``mode`` until the next switch."""
+        self._switch(mode, [])
+
+    def brownout(self, *faults: str) -> None:
+        """The next connections meet ``faults`` in turn; traffic passes after them."""
+        self._switch("pass", list(faults))
+
+    def _switch(self, mode: str, script: list[str]) -> None:
+        unknown = {mode, *script} - set(MODES)
+        if unknown:
+            raise ValueError(f"unknown fault mode(s) {sorted(unknown)}; one of {MODES}")
         with self._lock:
-            self.mode, self.remaining, self.faulted = mode, times, 0
+            self.mode, self.script, self.faulted = mode, script, 0
         self._abort_open()
 
     # ------------------------------------------------------------------ internals
@@ -82,14 +92,10 @@ class FaultProxy:
 
     def _next_mode(self) -> str:
         with self._lock:
-            if self.mode == "pass":
-                return "pass"
-            if self.remaining is not None:
-                if self.remaining <= 0:
-                    return "pass"
-                self.remaining -= 1
-            self.faulted += 1
-            return self.mode
+            mode = self.script.pop(0) if self.script else self.mode
+            if mode != "pass":
+                self.faulted += 1
+            return mode
 
     def _accept(self) -> None:
         while not self._closing.is_set():
