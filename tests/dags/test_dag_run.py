@@ -8,15 +8,16 @@ medallion-config as the manifests render it (pointed at the local servers), then
 Secrets medallion-s3 / medallion-analytics with the keys bootstrap/secrets.yaml lists.
 The jobs write to the real local MinIO and PostgreSQL with the synthetic source.
 
-One test, three runs, because the runs build on each other:
+One test, two runs, because the runs build on each other:
   1. day D            -> gold rows for D in PostgreSQL
-  2. day D again      -> nothing changes (bronze objects, gold content hash)
-  3. day D+1          -> only D+1 is added; D's rows are untouched
+  2. day D+1          -> only D+1 is added; D's rows are untouched
+A rerun of day D (Airflow's retry or Clear) runs the very commands of run 1; that it
+changes nothing is proven on those commands by tests/integration/test_end_to_end.py and,
+after a kill at every point, by the fault suite, so it is not paid for a third time here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -143,10 +144,6 @@ def _gold(dsn: str) -> tuple[str, list[tuple[str, str]]]:
     return date_col, [(d, j) for d, j in rows]
 
 
-def _digest(rows) -> str:
-    return hashlib.sha256("\n".join(j for _, j in rows).encode()).hexdigest()
-
-
 def _bronze_keys(minio_server, bucket: str) -> set[str]:
     client = minio_server.client()
     keys: set[str] = set()
@@ -161,7 +158,7 @@ def _pods(podlog: Path) -> list[dict]:
     return [json.loads(line) for line in podlog.read_text().splitlines() if line.strip()]
 
 
-def test_market_data_runs_for_real_and_reruns_change_nothing(
+def test_market_data_runs_for_real_and_the_next_day_adds_only_that_day(
     tmp_path, cluster, images, minio_server, s3_bucket, postgres_server
 ):
     home = tmp_path / "airflow-home"
@@ -215,20 +212,14 @@ def test_market_data_runs_for_real_and_reruns_change_nothing(
     bronze1 = _bronze_keys(minio_server, s3_bucket)
     assert bronze1, "no bronze objects written"
 
-    # ---- 2. day D again: nothing changes
-    _airflow(env, "dags", "test", "market_data", DAY1, driver=True)
-    assert [p["task_id"] for p in _pods(podlog)] == PIPELINE * 2
-    _, gold2 = _gold(postgres_server.dsn)
-    assert _digest(gold2) == _digest(gold1), "re-running the same day changed gold"
-    assert _bronze_keys(minio_server, s3_bucket) == bronze1, "re-running wrote new bronze objects"
-
-    # ---- 3. day D+1: only D+1 is added
+    # ---- 2. day D+1: only D+1 is added
     _airflow(env, "dags", "test", "market_data", DAY2, driver=True)
-    third = _pods(podlog)[8:]
-    assert [p["argv"][3:] for p in third] == [
+    second = _pods(podlog)[4:]
+    assert [p["argv"][3:] for p in second] == [
         [s, "--start", DAY2, "--end", "2024-03-07"] for s in PIPELINE
     ]
-    _, gold3 = _gold(postgres_server.dsn)
-    assert {d for d, _ in gold3} == {DAY1, DAY2}
-    assert [r for r in gold3 if r[0] == DAY1] == day1_rows, "adding D+1 changed D's rows"
-    assert len([r for r in gold3 if r[0] == DAY2]) == len(SYMBOLS)
+    _, gold2 = _gold(postgres_server.dsn)
+    assert {d for d, _ in gold2} == {DAY1, DAY2}
+    assert [r for r in gold2 if r[0] == DAY1] == day1_rows, "adding D+1 changed D's rows"
+    assert len([r for r in gold2 if r[0] == DAY2]) == len(SYMBOLS)
+    assert _bronze_keys(minio_server, s3_bucket) > bronze1, "D+1 added bronze, D's stayed"
