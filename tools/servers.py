@@ -124,7 +124,8 @@ def check_minio_room(data_dir: Path) -> None:
         gib = 2**30
         raise ServerUnavailable(
             f"MinIO would refuse writes to {data_dir}: its file system has {free / gib:.2f} GiB "
-            f"free of {size / gib:.1f} GiB and MinIO keeps 1% ({size * 0.01 / gib:.2f} GiB) free "
+            f"free of {size / gib:.1f} GiB and MinIO keeps 1% "
+            f"({size * (1 - MINIO_FILL_FRACTION) / gib:.2f} GiB) free "
             "plus twice each object's size. Free some space, or point MEDALLION_SCRATCH_DIR "
             "(tests) or the --dir of `tools/servers.py minio start` at a roomier file system"
         )

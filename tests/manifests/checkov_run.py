@@ -10,6 +10,12 @@ from pathlib import Path
 from render import CHECKOV_VENV, Rendered
 
 
+def deployable(renders):
+    """Everything Argo CD or bootstrap/ applies: all renders except bases and components
+    (they are scanned as part of the overlays that use them)."""
+    return {n: r for n, r in renders.items() if r.ok and not n.startswith("base/")}
+
+
 def run_checkov(renders: dict[str, Rendered], out: Path) -> tuple[list[dict], list[dict]]:
     """(failed checks, skipped checks) of checkov over ``renders``, written into ``out``."""
     for name, r in renders.items():

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import crosschecks as checks
 import pytest
-from checkov_run import run_checkov
-
-
-def deployable(renders):
-    """Everything Argo CD or bootstrap/ applies: all renders except bases and components
-    (they are scanned as part of the overlays that use them)."""
-    return {n: r for n, r in renders.items() if r.ok and not n.startswith("base/")}
+from checkov_run import deployable, run_checkov
 
 
 def checkov_targets(renders):

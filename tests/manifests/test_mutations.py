@@ -375,8 +375,7 @@ CHECKOV_MUTATIONS = {
 
 
 def test_checkov_catches_broken_pod_security_and_images(baseline, root, tmp_path):
-    from checkov_run import run_checkov
-    from test_checkov import deployable
+    from checkov_run import deployable, run_checkov
 
     def failures(stack: Stack, out: Path) -> set[tuple[str, str]]:
         out.mkdir()

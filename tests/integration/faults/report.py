@@ -15,3 +15,15 @@ def record(name: str, figures: dict[str, Any]) -> None:
     data = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
     data[name] = figures
     SUMMARY.write_text(json.dumps(data, indent=1, default=str))
+
+
+def record_outcome(name: str, diff: dict[str, dict[str, int]], **figures: Any) -> None:
+    """A scenario's figures plus the rows it lost and duplicated, from a canonical diff."""
+    record(
+        name,
+        {
+            **figures,
+            "rows_lost": sum(d["lost"] for d in diff.values()),
+            "rows_extra": sum(d["extra"] for d in diff.values()),
+        },
+    )

@@ -110,8 +110,8 @@ class FaultProxy:
         if mode == "reset":
             _reset(client)
             return
-        self._track(client)
         if mode == "stall":
+            self._track(client)  # held open: a switch must be able to abort it
             with contextlib.suppress(OSError):
                 while client.recv(65536):
                     pass  # read everything, answer nothing
@@ -128,6 +128,7 @@ class FaultProxy:
         except OSError:
             _reset(client)
             return
+        self._track(client)
         self._track(upstream)
         back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
         back.start()

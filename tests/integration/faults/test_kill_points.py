@@ -23,7 +23,7 @@ from medallion.common.lease import lease_key
 from medallion.common.storage import store_from_config
 from tests.canonical import canonical
 from tests.integration.faults.conftest import WEEK, bind_bucket, run_in_process
-from tests.integration.faults.report import record
+from tests.integration.faults.report import record_outcome
 
 KILLS = {
     "ingest": ["ingest.after_meta", "ingest.after_body"],
@@ -84,14 +84,11 @@ def test_sigkill_at_each_point_then_rerun_equals_an_uninterrupted_run(
 
     final = canonical(lake_spark, config, lake.dsn, store)
     diff = final.diff(baseline)
-    record(
+    record_outcome(
         "kill_points",
-        {
-            "points": tried,
-            "rows_lost": sum(d["lost"] for d in diff.values()),
-            "rows_extra": sum(d["extra"] for d in diff.values()),
-            "rows_compared": {k: sum(v.values()) for k, v in baseline.layers().items()},
-        },
+        diff,
+        points=tried,
+        rows_compared={k: sum(v.values()) for k, v in baseline.layers().items()},
     )
     assert diff == {}
     assert_bookkeeping_consistent(lake_spark, config, store, lake.dsn)

@@ -15,7 +15,7 @@ import time
 from medallion.common.storage import store_from_config
 from tests.canonical import canonical
 from tests.integration.faults.conftest import bind_bucket, run_in_process
-from tests.integration.faults.report import record
+from tests.integration.faults.report import record_outcome
 from tests.integration.faults.s3_proxy import FaultProxy
 
 # A short S3 timeout keeps the stall scenario quick; production uses the default (30 s).
@@ -78,12 +78,5 @@ def test_a_brownout_is_ridden_out_and_a_stall_fails_within_a_bound(
 
     run_in_process(lake_spark, lake, "aggregate", "publish")
     diff = canonical(lake_spark, config, lake.dsn, store).diff(baseline)
-    record(
-        "s3_faults",
-        {
-            "faults": tried,
-            "rows_lost": sum(d["lost"] for d in diff.values()),
-            "rows_extra": sum(d["extra"] for d in diff.values()),
-        },
-    )
+    record_outcome("s3_faults", diff, faults=tried)
     assert diff == {}

@@ -15,7 +15,7 @@ import psycopg
 from medallion.common.storage import store_from_config
 from tests.canonical import canonical
 from tests.integration.faults.conftest import bind_bucket, run_in_process
-from tests.integration.faults.report import record
+from tests.integration.faults.report import record_outcome
 
 
 def published(dsn: str) -> list[tuple]:
@@ -94,12 +94,5 @@ def test_minio_and_postgres_go_away_mid_stage(new_lake, lake_spark, baseline, fa
     faults_tried.append("postgres restarted mid-publish (retried)")
     final = canonical(lake_spark, config, lake.dsn, store)
     diff = final.diff(baseline)
-    record(
-        "server_faults",
-        {
-            "faults": faults_tried,
-            "rows_lost": sum(d["lost"] for d in diff.values()),
-            "rows_extra": sum(d["extra"] for d in diff.values()),
-        },
-    )
+    record_outcome("server_faults", diff, faults=faults_tried)
     assert diff == {}
