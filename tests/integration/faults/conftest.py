@@ -202,13 +202,44 @@ class StageProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait(self) -> int:
+    def wait(self, bound_s: float = PROCESS_BOUND_S) -> int:
         try:
-            self.returncode = self.popen.wait(timeout=PROCESS_BOUND_S)
+            self.returncode = self.popen.wait(timeout=bound_s)
         except subprocess.TimeoutExpired:
+            stacks = self.stacks()
             self.kill()
-            pytest.fail(f"{self.stage} ({self.fault}) did not end:\n{self.output[-3000:]}")
+            pytest.fail(
+                f"{self.stage} ({self.fault}) did not end:\n{self.output[-3000:]}\n{stacks}"
+            )
         return self.returncode
+
+    def stacks(self) -> str:
+        """Where a stage that does not end is stuck: the state of each of its processes,
+        the Python threads of its driver (SIGUSR1, see common/cli.py) and the threads of
+        Spark's JVM that are in the stage's own code paths (jcmd Thread.print)."""
+        family = self._family()
+        lines = [f"processes: {family}"]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGUSR1)
+            time.sleep(1)
+            lines.append(self.output[-6000:])
+        jcmd = shutil.which("jcmd")
+        for pid in family:
+            try:
+                exe = os.readlink(f"/proc/{pid}/exe")
+            except OSError:
+                continue
+            if jcmd and exe.endswith("/java"):
+                dump = subprocess.run(  # noqa: S603 - fixed argv, our own child's pid
+                    [jcmd, str(pid), "Thread.print"], capture_output=True, text=True, timeout=60
+                ).stdout
+                busy = [
+                    t for t in dump.split("\n\n") if "s3a" in t or "delta" in t or "Python" in t
+                ]
+                lines.append(
+                    f"JVM {pid} threads in S3A / Delta / Python I/O:\n" + "\n\n".join(busy)
+                )
+        return "\n".join(lines)
 
     def _family(self) -> dict[int, str]:
         """{pid: state} of the stage process and all its descendants (Spark's JVM, the

@@ -70,7 +70,7 @@ def test_a_brownout_is_ridden_out_and_a_stall_fails_within_a_bound(
         proc.wait_stopped()
         proxy.brownout(*BROWNOUT)
         proc.resume()
-        assert proc.wait() == 0, proc.output[-3000:]
+        assert proc.wait(bound_s=2 * FAIL_WITHIN_S) == 0, proc.output[-3000:]
         assert proxy.faulted == len(BROWNOUT), f"only {proxy.faulted} faults were met"
         tried.append(f"brown-out {'+'.join(BROWNOUT)} inside the silver/prices write: completed")
         silver = canonical(lake_spark, config, store=store, layers=("silver", "quarantine"))

@@ -40,6 +40,8 @@ def test_s3_root_maps_to_s3a_for_spark():
         ({"HTTP_TIMEOUT_S": "soon"}, "HTTP_TIMEOUT_S"),
         ({"HTTP_CONCURRENCY": "0"}, "HTTP_CONCURRENCY"),
         ({"ANALYTICS_DSN": "mysql://x"}, "ANALYTICS_DSN"),
+        ({"SPARK_CDS_ARCHIVE": "spark.jsa"}, "SPARK_CDS_ARCHIVE"),
+        ({"SPARK_CDS_ARCHIVE": "/no/such/folder/spark.jsa"}, "SPARK_CDS_ARCHIVE"),
     ],
 )
 def test_a_bad_setting_fails_with_its_name(env, named):
@@ -60,3 +62,15 @@ def test_publish_without_a_dsn_says_how_to_get_one():
 def test_secrets_never_appear_in_the_repr():
     config = load_config({**S3_ENV, "ANALYTICS_DSN": "postgresql://u:pw@h/db"})
     assert "secret" not in repr(config) and "pw@" not in repr(config)
+
+
+def test_a_cds_archive_is_written_when_missing_and_used_when_present(tmp_path):
+    from medallion.common.spark import JVM_OPTIONS, driver_java_options
+
+    archive = tmp_path / "spark.jsa"
+    config = load_config({"LAKE_ROOT": str(tmp_path), "SPARK_CDS_ARCHIVE": str(archive)})
+    assert driver_java_options(config).startswith(JVM_OPTIONS)
+    assert f"-XX:ArchiveClassesAtExit={archive}" in driver_java_options(config)
+    archive.write_bytes(b"archive")
+    assert driver_java_options(config) == f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive}"
+    assert driver_java_options(load_config({"LAKE_ROOT": str(tmp_path)})) == JVM_OPTIONS

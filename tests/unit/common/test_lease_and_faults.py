@@ -61,3 +61,41 @@ def test_raise_action_fires_at_the_nth_hit_only():
         faults.point("publish.copy")
     finally:
         faults.arm("")
+
+
+def _worker_rows(name: str, action: str, rows: int, result) -> None:
+    """One forked "Python worker": run the stage's row filter over ``rows`` rows."""
+    keep = faults.worker_filter(name, action)
+    fired = 0
+    for value in range(rows):
+        try:
+            keep(value)
+        except RuntimeError:
+            fired += 1
+    result.put(fired)
+
+
+def test_a_delta_write_fault_fires_in_one_python_worker_of_the_stage_only():
+    # PySpark forks a worker per concurrent task from one daemon; each has an environment
+    # of its own. A stop resumed by the test must not be followed by a second worker
+    # stopping itself at the same point (the stage would hang for ever).
+    import multiprocessing
+
+    faults.arm("delta.write:silver/prices:raise")
+    try:
+        fork = multiprocessing.get_context("fork")
+        result = fork.Queue()
+        workers = [
+            fork.Process(
+                target=_worker_rows, args=("delta.write:silver/prices", "raise", 5, result)
+            )
+            for _ in range(3)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        fired = sorted(result.get(timeout=10) for _ in workers)
+    finally:
+        faults.arm("")
+    assert fired == [0, 0, 1], f"fires per worker: {fired}"

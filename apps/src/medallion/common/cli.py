@@ -10,7 +10,10 @@ maps its own exception types to 3 or 4.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import logging
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -43,6 +46,10 @@ def run_stage_cli(
     # stages without an interval (maintain) have no interval arguments
     interval = interval_from_args(args, parser) if hasattr(args, "date") else None
     setup_logging(fmt=log_format)
+    # `kill -USR1 <pid>` prints every Python thread's stack to stderr: for a stage that
+    # seems stuck (Spark's JVM answers `jcmd <pid> Thread.print`).
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # stderr without an fd
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     handled: dict[type[BaseException], int] = {
         ConfigError: EXIT_CONFIG,
         faults.FaultConfigError: EXIT_CONFIG,

@@ -59,6 +59,9 @@ class Config:
     synthetic_bars_per_day: int = 1
     spark_master: str = "local[*]"
     jars_dir: str = str(REPO_ROOT / ".cache" / "jars")
+    spark_cds_archive: str | None = None
+    """A class-data-sharing archive of the driver JVM (SPARK_CDS_ARCHIVE): used when the
+    file exists, written when the run ends when it does not."""
     s3_timeout_s: float = 30.0
     """An S3 request that sends nothing back for this long is abandoned and retried; the
     stage's whole S3 retry budget is a few times this (S3_TIMEOUT_S)."""
@@ -97,6 +100,19 @@ def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str |
     if value is None or value.strip() == "":
         return default
     return value.strip()
+
+
+def _cds_archive(env: Mapping[str, str]) -> str | None:
+    raw = _get(env, "SPARK_CDS_ARCHIVE")
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute() or not path.parent.is_dir():
+        raise ConfigError(
+            f"SPARK_CDS_ARCHIVE={raw!r} must be an absolute path in an existing folder "
+            "(the JVM reads the archive there, or writes it there when the run ends)"
+        )
+    return str(path)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type, minimum: float) -> float:
@@ -197,6 +213,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         ),
         spark_master=_get(env, "SPARK_MASTER", "local[*]") or "local[*]",
         jars_dir=_get(env, "MEDALLION_JARS_DIR", Config.jars_dir) or Config.jars_dir,
+        spark_cds_archive=_cds_archive(env),
         s3_timeout_s=_number(env, "S3_TIMEOUT_S", 30.0, float, 1),
         lease_ttl_s=lease_ttl,
         lease_wait_s=_number(env, "MEDALLION_LEASE_WAIT_S", lease_ttl * 1.25, float, 0),

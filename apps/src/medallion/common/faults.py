@@ -24,10 +24,13 @@ In-process tests can also attach a callback to a point with :func:`on`.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 ENV = "MEDALLION_FAULT"
 GROUP_ENV = "MEDALLION_FAULT_PGID"
+# A folder of this stage's own: a Delta-write fault fires once in the whole stage, not
+# once in every Spark Python worker (each worker is a process of its own, so a marker in
+# its environment would let a second worker fire again after the test resumed the first).
+ONCE_ENV = "MEDALLION_FAULT_ONCE_DIR"
 ACTIONS = ("kill", "stop", "raise")
 
 # Every named point, so a typo in a test fails loudly instead of never firing.
@@ -104,6 +111,12 @@ def arm(spec: str | None = None) -> None:
     _hits.clear()
     if _armed and os.getpgrp() == os.getpid():
         os.environ[GROUP_ENV] = str(os.getpid())
+    if any(name.startswith(DELTA_WRITE) for name in _armed):  # a fresh folder per arming
+        once_dir = tempfile.mkdtemp(prefix="medallion-fault-")
+        os.environ[ONCE_ENV] = once_dir
+        atexit.register(shutil.rmtree, once_dir, ignore_errors=True)
+    else:
+        os.environ.pop(ONCE_ENV, None)
 
 
 def _fire(name: str, action: str) -> None:
@@ -146,8 +159,17 @@ def guard_frame(frame: DataFrame, table: str) -> DataFrame:
     from pyspark.sql import functions as F
     from pyspark.sql.types import BooleanType
 
-    _, action = _armed[name]
+    keep = worker_filter(name, _armed[name][1])
+    column = frame.columns[0]
+    return frame.where(F.udf(keep, BooleanType())(F.col(f"`{column}`")))
+
+
+def worker_filter(name: str, action: str) -> Callable[[object], bool]:
+    """The row filter of :func:`guard_frame`: fires ``action`` at its first row in the
+    first Python worker of the stage to get there; every other row, and every other
+    worker, passes."""
     group_env, fired_env = GROUP_ENV, "MEDALLION_FAULT_FIRED"
+    once_dir, marker = os.environ.get(ONCE_ENV), name.replace("/", "_").replace(":", "_")
 
     def keep(_value):  # no annotations: PySpark would read them as a pandas UDF hint
         # Runs in Spark's Python worker, which may not have this package installed:
@@ -159,6 +181,13 @@ def guard_frame(frame: DataFrame, table: str) -> DataFrame:
         if os.environ.get(fired_env):
             return True
         os.environ[fired_env] = "1"
+        if once_dir:  # the first worker of the stage to get here fires; the others pass
+            try:
+                os.close(os.open(os.path.join(once_dir, marker), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return True
+            except OSError:
+                pass  # no shared folder here (an executor on another host): fire
         line = f"medallion fault point {name}: {action}\n"
         sys.stderr.write(line)
         sys.stderr.flush()
@@ -185,8 +214,7 @@ def guard_frame(frame: DataFrame, table: str) -> DataFrame:
         os.kill(os.getpid(), signal.SIGKILL)
         return True
 
-    column = frame.columns[0]
-    return frame.where(F.udf(keep, BooleanType())(F.col(f"`{column}`")))
+    return keep
 
 
 @contextmanager

@@ -36,6 +36,20 @@ def jar_paths(jars_dir: str) -> list[str]:
     return jars
 
 
+def driver_java_options(config: Config) -> str:
+    """The driver JVM's options: with SPARK_CDS_ARCHIVE, start from a class-data-sharing
+    archive of the classes an earlier run loaded (Spark, Delta, Hadoop: most of a fresh
+    JVM's start is loading and verifying them), or write that archive when this run ends.
+    An archive of another JVM or class path is ignored by the JVM with a warning."""
+    archive = config.spark_cds_archive
+    if archive is None:
+        return JVM_OPTIONS
+    if Path(archive).is_file():
+        return f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive}"
+    # -Xlog:cds=off: writing the archive lists every class it skips (thousands of lines)
+    return f"{JVM_OPTIONS} -XX:ArchiveClassesAtExit={archive} -Xlog:cds=off"
+
+
 def spark_conf(config: Config, app_name: str) -> dict[str, str]:
     """Every setting the jobs rely on, as plain key/values (testable without a JVM)."""
     conf = {
@@ -46,7 +60,7 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         # Dates must never depend on the JVM's or the pod's time zone.
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": JVM_OPTIONS,
+        "spark.driver.extraJavaOptions": driver_java_options(config),
         "spark.executor.extraJavaOptions": JVM_OPTIONS,
         "spark.sql.ansi.enabled": "true",
         "spark.ui.enabled": "false",

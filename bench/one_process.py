@@ -1,0 +1,51 @@
+"""The four stages in one process with one Spark session (the shape of `make run`),
+without the run's report: ``python -m bench.one_process --start D --end E``.
+
+Prints one JSON line: seconds per stage and for the Spark session's start. The daily
+scenario (bench/daily.py) times this process against the same stages run as separate
+processes, the way the pods run them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from medallion.common.config import load_config
+from medallion.common.intervals import add_interval_arguments, interval_from_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.one_process")
+    add_interval_arguments(parser)
+    args = parser.parse_args(argv)
+    interval = interval_from_args(args, parser)
+
+    from medallion.aggregator.job import run_aggregate
+    from medallion.common.spark import build_spark_session
+    from medallion.ingestor.job import run_ingest
+    from medallion.publisher.job import run_publish
+    from medallion.transformer.job import run_transform
+
+    config = load_config()
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, step) -> object:
+        started = time.perf_counter()
+        result = step()
+        seconds[name] = round(time.perf_counter() - started, 3)
+        return result
+
+    timed("ingest", lambda: run_ingest(config, interval))
+    spark = timed("spark_start", lambda: build_spark_session(config, "medallion-one-process"))
+    timed("transform", lambda: run_transform(config, interval, spark=spark))
+    timed("aggregate", lambda: run_aggregate(config, interval, spark=spark))
+    timed("publish", lambda: run_publish(config, interval, spark=spark))
+    spark.stop()
+    print(json.dumps({"seconds": seconds}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
