@@ -144,3 +144,19 @@ def machine_facts() -> dict[str, Any]:
             d: version(d) for d in ("pyspark", "delta-spark", "duckdb", "psycopg", "curl_cffi")
         },
     }
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Median, minimum and maximum of repeated measurements (a target is judged on the
+    median; the range says how much this machine moved during the run)."""
+    import statistics
+
+    clean = [v for v in values if v is not None]
+    if not clean:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {
+        "median": round(statistics.median(clean), 3),
+        "min": round(min(clean), 3),
+        "max": round(max(clean), 3),
+        "n": len(clean),
+    }

@@ -185,6 +185,7 @@ def spark_gold(spark: Any, config: Config) -> list[dict[str, Any]]:
 
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.daily import run_daily
     from bench.duckdb_baseline import cross_check, run_duckdb
     from bench.naive_rebuild import run_naive_rebuild
     from medallion.common.spark import build_spark_session
@@ -383,6 +384,17 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             },
         }
 
+        # ---------------------------------------------------------------- daily
+        print("bench: make run and the daily run, as separate processes and in one ...", flush=True)
+        make_run, daily = run_daily(
+            work,
+            {k: v for k, v in env_base.items() if k == "MEDALLION_JARS_DIR"},
+            servers.database(),
+            scale.daily_history_days,
+            args.repeats or scale.repeats,
+            args.cds,
+        )
+
         # ---------------------------------------------------------------- summary
         max_rss = max(
             (m.get("rss_peak_bytes") or 0)
@@ -430,6 +442,20 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 "/s",
             ),
             target(
+                "daily run, stages as separate processes / in one process (median)",
+                daily["ratios"]["separate_vs_one_process"],
+                "<=",
+                2,
+                "x",
+            ),
+            target(
+                "make run SOURCE=synthetic, pipeline time",
+                make_run["seconds"]["pipeline"] if scale.daily_history_days == 400 else None,
+                "<=",
+                15,
+                " s",
+            ),
+            target(
                 "Spark driver peak RSS",
                 round(max_rss / GIB, 3) if max_rss else None,
                 "<=",
@@ -457,7 +483,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 "(MemoryPoolMXBean over py4j)",
             },
             "machine": machine,
-            "scenarios": [backfill, floor, incremental_scenario, ingest],
+            "scenarios": [backfill, floor, incremental_scenario, ingest, make_run, daily],
             "driver_memory_peak": overall_memory,
             "targets": targets,
         }
@@ -540,6 +566,24 @@ def format_table(results: dict[str, Any]) -> str:
         f"  {'':<31}warm{'':<5}{g['warm']['seconds']:>10.2f}"
         f"  {g['warm']['payloads_per_second']} payloads/s"
     )
+    if "make_run" in by_name:
+        mr, d = by_name["make_run"], by_name["daily"]
+        lines.append(
+            f"  make run SOURCE=synthetic ({mr['symbols']} symbols, {mr['interval']}): "
+            f"pipeline {mr['seconds']['pipeline']:.2f} s, "
+            f"process {mr['seconds']['process_wall']:.2f} s"
+        )
+        for shape, figures in d["seconds"].items():
+            total = figures["total"]
+            per_stage = ", ".join(
+                f"{k} {v['median']:.1f}" for k, v in figures.items() if k != "total"
+            )
+            lines.append(
+                f"  daily run, {shape:<27}{total['median']:>10.2f}  "
+                f"(min {total['min']:.2f}, max {total['max']:.2f}, n={total['n']}; {per_stage})"
+            )
+        if d.get("cds_archive_bytes"):
+            lines.append(f"  class-data-sharing archive: {d['cds_archive_bytes'] / 2**20:.0f} MiB")
     mem = results["driver_memory_peak"]
     lines.append(
         f"  driver memory: backfill peak RSS {gib(b['driver_memory']['rss_peak_bytes'])}"
@@ -550,7 +594,7 @@ def format_table(results: dict[str, Any]) -> str:
     for s in results["scenarios"]:
         for k, v in s.get("ratios", {}).items():
             lines.append(f"  {s['name']}.{k:<48}{v if v is not None else '-':>8}")
-    lines += ["", "targets (issue 6):"]
+    lines += ["", "targets:"]
     for t in results["targets"]:
         verdict = {True: "met", False: "NOT MET", None: "n/a"}[t["met"]]
         lines.append(f"  {verdict:<8}{t['target']:<72} {t['value']} ({t['limit']})")
@@ -586,6 +630,18 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", metavar="DIR", help="cProfile every timed stage into DIR/<stage>.txt"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs of each shape of the daily scenario (default: the scale's, 3; tiny 1)",
+    )
+    parser.add_argument(
+        "--cds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the daily scenario with a class-data-sharing archive (default on)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "WARNING"), stream=sys.stderr, format="%(message)s"

@@ -30,6 +30,8 @@ class Scale:
     bars_per_day: int = 390
     ingest_symbols: int = 64  # symbols of the ingest-throughput scenario
     extend_chunk_days: int = 5  # history beyond `days` is loaded in runs of this many days
+    daily_history_days: int = 400  # the daily scenario's history (make run's window)
+    repeats: int = 3  # runs of each timed shape of the daily scenario
 
     @property
     def bars(self) -> int:
@@ -46,7 +48,14 @@ SCALES = {
     "small": Scale("small", symbols=8, days=5, history_long=10, ingest_symbols=64),
     # the harness test: every scenario, as little data as makes sense
     "tiny": Scale(
-        "tiny", symbols=3, days=2, history_long=4, ingest_symbols=16, extend_chunk_days=5
+        "tiny",
+        symbols=3,
+        days=2,
+        history_long=4,
+        ingest_symbols=16,
+        extend_chunk_days=5,
+        daily_history_days=20,
+        repeats=1,
     ),
 }
 

@@ -4,8 +4,10 @@
 # suite (tests/integration/faults) for leases to expire, stalled requests to time out and
 # servers to restart: both run alongside the rest instead of after it, each on servers of
 # its own. The Spark standalone-cluster test (tests/integration/scaleout) and the JVM
-# start test (tests/integration/jvm) ride in the fault suite's lane, using its idle time.
-# Their output is printed when all are done, then one closing line for the runs.
+# start test (tests/integration/jvm) ride in the fault suite's lane, using its idle time;
+# the benchmark harness (tests/bench) rides in the control-plane tier's lane, which is
+# done after a few minutes. Their output is printed when all are done, then one closing
+# line for the runs.
 #
 #   tools/run-tests.sh [pytest args...]
 set -uo pipefail
@@ -16,19 +18,20 @@ faults_log="$(mktemp -t test-faults.XXXXXX.log)"
 rest_log="$(mktemp -t test-rest.XXXXXX.log)"
 trap 'rm -f "$tier_log" "$faults_log" "$rest_log"' EXIT
 
-"$pytest" tests/cluster "$@" >"$tier_log" 2>&1 &
+"$pytest" tests/cluster tests/bench "$@" >"$tier_log" 2>&1 &
 tier=$!
 "$pytest" tests/integration/faults tests/integration/scaleout tests/integration/jvm "$@" \
   >"$faults_log" 2>&1 &
 faults=$!
 "$pytest" tests --ignore=tests/cluster --ignore=tests/integration/faults \
-  --ignore=tests/integration/scaleout --ignore=tests/integration/jvm "$@" | tee "$rest_log"
+  --ignore=tests/integration/scaleout --ignore=tests/integration/jvm --ignore=tests/bench "$@" \
+  | tee "$rest_log"
 rest=${PIPESTATUS[0]}
 wait "$faults"
 faults_rc=$?
 wait "$tier"
 tier_rc=$?
-for lane in "tests/integration/faults, scaleout and jvm:$faults_log" "tests/cluster:$tier_log"; do
+for lane in "tests/integration/faults, scaleout and jvm:$faults_log" "tests/cluster and bench:$tier_log"; do
   echo
   echo "============================ ${lane%%:*} (ran alongside) ============================"
   cat "${lane#*:}"

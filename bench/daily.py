@@ -1,0 +1,160 @@
+"""The daily run as the cluster runs it, and `make run SOURCE=synthetic`.
+
+* ``make_run``: `medallion run` of the synthetic source's default watchlist over 400
+  days (what `make run SOURCE=synthetic` does; the tiny scale: 20), in a fresh lake:
+  its pipeline time (the four stages, as the run prints it) and the process's wall time.
+* ``daily``: one more trading day on top of that year of history, run ``repeats``
+  times in each of two shapes, interleaved: every stage as its own process
+  (`medallion <stage> --start D --end D+1`, as the pods run them) and the four stages
+  in one process (bench/one_process.py, the shape of `make run` without its report).
+  With ``cds`` the separate-process shape is also run with a class-data-sharing archive
+  of the driver JVM (SPARK_CDS_ARCHIVE), written by one untimed training run first.
+
+Every figure is a process's wall time as a user waits for it (Python start, imports,
+Spark start included). Each shape runs on its own trading days, so no run is a rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.measure import spread
+from bench.workload import REPO_ROOT, trading_days
+from medallion.common.intervals import Interval
+
+STAGES = ("ingest", "transform", "aggregate", "publish")
+# Fixed in the past, so the synthetic source serves every day and no run depends on today.
+HISTORY_END = date(2026, 6, 1)
+MEDALLION = Path(sys.executable).with_name("medallion")
+
+
+def _env(base: dict[str, str], lake: Path, dsn: str, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("MEDALLION_FAULT",))}
+    return {
+        **keep,
+        **base,
+        "LAKE_ROOT": str(lake),
+        "MARKET_SOURCE": "synthetic",
+        "ANALYTICS_DSN": dsn,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        **extra,
+    }
+
+
+def _run(argv: list[str], env: dict[str, str], what: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(  # noqa: S603 - fixed argv
+        argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800
+    )
+    seconds = round(time.perf_counter() - started, 3)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return seconds, proc.stdout
+
+
+def _day_args(day: date) -> list[str]:
+    return ["--start", str(day), "--end", str(day + timedelta(days=1))]
+
+
+def separate_processes(env: dict[str, str], day: date) -> dict[str, float]:
+    """Each stage as its own `medallion <stage>` process; seconds per stage and total."""
+    seconds = {}
+    for stage in STAGES:
+        seconds[stage], _ = _run([str(MEDALLION), stage, *_day_args(day)], env, stage)
+    seconds["total"] = round(sum(seconds[s] for s in STAGES), 3)
+    return seconds
+
+
+def one_process(env: dict[str, str], day: date) -> dict[str, float]:
+    """The four stages in one process; its wall time and what it spent inside."""
+    wall, out = _run([sys.executable, "-m", "bench.one_process", *_day_args(day)], env, "one")
+    inside = json.loads(out.strip().splitlines()[-1])["seconds"]
+    return {**inside, "total": wall}
+
+
+def run_make_run(env: dict[str, str], report_dir: Path, history_days: int) -> dict[str, Any]:
+    interval = Interval(HISTORY_END - timedelta(days=history_days), HISTORY_END)
+    argv = [str(MEDALLION), "run", "--start", str(interval.start), "--end", str(interval.end)]
+    wall, _ = _run([*argv, "--report", str(report_dir)], env, "medallion run")
+    summary = json.loads((report_dir / "summary.json").read_text())
+    return {
+        "interval": str(interval),
+        "symbols": len(summary["watchlist"]),
+        "seconds": {
+            **{s["stage"]: s["seconds"] for s in summary["stages"]},
+            "pipeline": summary["seconds_total"],
+            "process_wall": wall,
+        },
+        "layers": summary["layers"],
+    }
+
+
+def run_daily(
+    work: Path, env_base: dict[str, str], dsn: str, history_days: int, repeats: int, cds: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the make_run scenario, the daily scenario)."""
+    lake = work / "daily-lake"
+    env = _env(env_base, lake, dsn)
+    report = work / "daily-report"
+    make_run = {"name": "make_run", **run_make_run(env, report, history_days)}
+
+    shapes = ["separate_processes", "one_process"]
+    env_of = {"separate_processes": env, "one_process": env}
+    archive_bytes = None
+    days = iter(trading_days(repeats * 3 + 1, first=HISTORY_END))
+    if cds:
+        archive = work / "spark-driver.jsa"
+        env_cds = {**env, "SPARK_CDS_ARCHIVE": str(archive)}
+        separate_processes(env_cds, next(days))  # training: the archive is written at exit
+        archive_bytes = archive.stat().st_size if archive.is_file() else None
+        shapes.append("separate_processes_cds")
+        env_of["separate_processes_cds"] = env_cds
+    runs: dict[str, list[dict[str, float]]] = {shape: [] for shape in shapes}
+    for _ in range(repeats):
+        for shape in shapes:  # interleaved: a slow spell of the machine hits every shape
+            run = one_process if shape == "one_process" else separate_processes
+            runs[shape].append(run(env_of[shape], next(days)))
+
+    def summary(shape: str) -> dict[str, Any]:
+        keys = runs[shape][0].keys()
+        return {k: spread([r[k] for r in runs[shape]]) for k in keys}
+
+    figures = {shape: summary(shape) for shape in shapes}
+    ratios = {
+        "separate_vs_one_process": _ratio(
+            figures["separate_processes"]["total"]["median"],
+            figures["one_process"]["total"]["median"],
+        )
+    }
+    if cds:
+        ratios["separate_cds_vs_one_process"] = _ratio(
+            figures["separate_processes_cds"]["total"]["median"],
+            figures["one_process"]["total"]["median"],
+        )
+        ratios["separate_cds_vs_separate"] = _ratio(
+            figures["separate_processes_cds"]["total"]["median"],
+            figures["separate_processes"]["total"]["median"],
+        )
+    daily = {
+        "name": "daily",
+        "history": make_run["interval"],
+        "symbols": make_run["symbols"],
+        "repeats": repeats,
+        "seconds": figures,
+        "runs": runs,
+        "cds_archive_bytes": archive_bytes,
+        "ratios": ratios,
+    }
+    return make_run, daily
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else round(a / b, 3)
