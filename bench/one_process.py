@@ -1,7 +1,8 @@
 """The four stages in one process with one Spark session (the shape of `make run`),
 without the run's report: ``python -m bench.one_process --start D --end E``.
 
-Prints one JSON line: seconds per stage and for the Spark session's start. The daily
+Prints one JSON line: seconds per stage and for the Spark session's start, and the rows
+each stage wrote. The daily
 scenario (bench/daily.py) times this process against the same stages run as separate
 processes, the way the pods run them.
 """
@@ -19,6 +20,9 @@ from medallion.common.intervals import add_interval_arguments, interval_from_arg
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.one_process")
     add_interval_arguments(parser)
+    parser.add_argument(
+        "--skip-ingest", action="store_true", help="bronze is already there (bench/repeats.py)"
+    )
     args = parser.parse_args(argv)
     interval = interval_from_args(args, parser)
 
@@ -30,20 +34,24 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config()
     seconds: dict[str, float] = {}
+    rows_out: dict[str, int] = {}
 
     def timed(name: str, step) -> object:
         started = time.perf_counter()
         result = step()
         seconds[name] = round(time.perf_counter() - started, 3)
+        if hasattr(result, "summary"):
+            rows_out[name] = result.summary().get("rows_out")
         return result
 
-    timed("ingest", lambda: run_ingest(config, interval))
+    if not args.skip_ingest:
+        timed("ingest", lambda: run_ingest(config, interval))
     spark = timed("spark_start", lambda: build_spark_session(config, "medallion-one-process"))
     timed("transform", lambda: run_transform(config, interval, spark=spark))
     timed("aggregate", lambda: run_aggregate(config, interval, spark=spark))
     timed("publish", lambda: run_publish(config, interval, spark=spark))
     spark.stop()
-    print(json.dumps({"seconds": seconds}), flush=True)
+    print(json.dumps({"seconds": seconds, "rows_out": rows_out}), flush=True)
     return 0
 
 

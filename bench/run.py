@@ -131,30 +131,32 @@ def target(name: str, value: float | None, op: str, limit: float, unit: str) -> 
 
 
 # --------------------------------------------------------------------------- scenarios
-def bench_config(
+def bench_env(
     env_base: dict[str, str],
     lake_root: str,
     base_url: str,
     watchlist: list[str],
     concurrency: int,
     dsn: str,
-) -> Config:
-    return load_config(
-        {
-            **env_base,
-            "LAKE_ROOT": lake_root,
-            "MARKET_SOURCE": "yahoo",
-            "YAHOO_BASE_URL": base_url,
-            "WATCHLIST": ",".join(watchlist),
-            "BAR_INTERVAL": "1m",
-            "HTTP_CONCURRENCY": str(concurrency),
-            "HTTP_RATE_PER_S": "100000",  # the latency is the limit here, not politeness
-            "HTTP_TIMEOUT_S": "60",
-            "HTTP_BREAKER_THRESHOLD": "50",
-            "ANALYTICS_DSN": dsn,
-            "SPARK_MASTER": env_base.get("SPARK_MASTER", "local[*]"),
-        }
-    )
+) -> dict[str, str]:
+    return {
+        **env_base,
+        "LAKE_ROOT": lake_root,
+        "MARKET_SOURCE": "yahoo",
+        "YAHOO_BASE_URL": base_url,
+        "WATCHLIST": ",".join(watchlist),
+        "BAR_INTERVAL": "1m",
+        "HTTP_CONCURRENCY": str(concurrency),
+        "HTTP_RATE_PER_S": "100000",  # the latency is the limit here, not politeness
+        "HTTP_TIMEOUT_S": "60",
+        "HTTP_BREAKER_THRESHOLD": "50",
+        "ANALYTICS_DSN": dsn,
+        "SPARK_MASTER": env_base.get("SPARK_MASTER", "local[*]"),
+    }
+
+
+def bench_config(*args: Any) -> Config:
+    return load_config(bench_env(*args))
 
 
 def bronze_paths(config: Config, work: Path) -> list[str]:
@@ -188,6 +190,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from bench.daily import run_daily
     from bench.duckdb_baseline import cross_check, run_duckdb
     from bench.naive_rebuild import run_naive_rebuild
+    from bench.repeats import run_repeats
     from medallion.common.spark import build_spark_session
     from medallion.ingestor.job import run_ingest
 
@@ -289,6 +292,34 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             f"bench: DuckDB floor {duck.silver_gold_seconds:.2f} s, gold equal: {check['equal']}",
             flush=True,
         )
+
+        # ---------------------------------------------------------------- repeats
+        repeats = None
+        if not config.is_s3 and (args.repeats or scale.repeats) > 0:
+            print("bench: silver + gold again in fresh processes, DuckDB between ...", flush=True)
+
+            def env_for(lake_root: str, db: str) -> dict[str, str]:
+                base = bench_env(
+                    env_base, lake_root, api.base_url, watchlist, args.concurrency, db
+                )
+                pythonpath = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
+                return {**os.environ, **base, "PYTHONPATH": pythonpath}
+
+            def duckdb_run(files: list[str], database: str) -> float:
+                result, connection = run_duckdb(files, watchlist, database, args.duckdb_threads)
+                connection.close()
+                return result.silver_gold_seconds
+
+            repeats = run_repeats(
+                Path(lake_root),
+                paths,
+                work,
+                tl.backfill,
+                env_for,
+                servers.database,
+                duckdb_run,
+                args.repeats or scale.repeats,
+            )
 
         # ---------------------------------------------------------------- incremental
         def incremental(label: str, interval: Interval, history: int) -> dict[str, Any]:
@@ -414,6 +445,15 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 "x",
             ),
             target(
+                "silver+gold in a fresh process (Spark start included) / DuckDB, medians",
+                (repeats or {}).get("ratios", {}).get(
+                    "ours_silver_gold_with_spark_start_vs_duckdb_median"
+                ),
+                "<=",
+                6,
+                "x",
+            ),
+            target(
                 "backfill end to end (ingest through PostgreSQL, Spark start included)",
                 backfill["seconds"]["end_to_end"],
                 "<=",
@@ -483,7 +523,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 "(MemoryPoolMXBean over py4j)",
             },
             "machine": machine,
-            "scenarios": [backfill, floor, incremental_scenario, ingest, make_run, daily],
+            "scenarios": [
+                s
+                for s in (backfill, floor, repeats, incremental_scenario, ingest, make_run, daily)
+                if s is not None
+            ],
             "driver_memory_peak": overall_memory,
             "targets": targets,
         }
@@ -566,6 +610,14 @@ def format_table(results: dict[str, Any]) -> str:
         f"  {'':<31}warm{'':<5}{g['warm']['seconds']:>10.2f}"
         f"  {g['warm']['payloads_per_second']} payloads/s"
     )
+    if "backfill_repeats" in by_name:
+        r = by_name["backfill_repeats"]
+        sp, dk = r["spark_fresh_process"]["silver_gold_with_spark_start"], r["duckdb_silver_gold"]
+        lines.append(
+            f"  silver+gold, fresh process (+ Spark start){'':<1}{sp['median']:>10.2f}"
+            f"  (min {sp['min']:.2f}, max {sp['max']:.2f}, n={sp['n']}); DuckDB "
+            f"{dk['median']:.2f} (min {dk['min']:.2f}, max {dk['max']:.2f})"
+        )
     if "make_run" in by_name:
         mr, d = by_name["make_run"], by_name["daily"]
         lines.append(
