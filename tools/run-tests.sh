@@ -12,18 +12,19 @@
 #   tools/run-tests.sh [pytest args...]
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-pytest=.venv/bin/pytest
+# --durations: each lane lists its slowest tests, to see where the suite's time goes
+pytest=(.venv/bin/pytest --durations=15)
 tier_log="$(mktemp -t test-cluster.XXXXXX.log)"
 faults_log="$(mktemp -t test-faults.XXXXXX.log)"
 rest_log="$(mktemp -t test-rest.XXXXXX.log)"
 trap 'rm -f "$tier_log" "$faults_log" "$rest_log"' EXIT
 
-"$pytest" tests/cluster tests/bench "$@" >"$tier_log" 2>&1 &
+"${pytest[@]}" tests/cluster tests/bench "$@" >"$tier_log" 2>&1 &
 tier=$!
-"$pytest" tests/integration/faults tests/integration/scaleout tests/integration/jvm "$@" \
+"${pytest[@]}" tests/integration/faults tests/integration/scaleout tests/integration/jvm "$@" \
   >"$faults_log" 2>&1 &
 faults=$!
-"$pytest" tests --ignore=tests/cluster --ignore=tests/integration/faults \
+"${pytest[@]}" tests --ignore=tests/cluster --ignore=tests/integration/faults \
   --ignore=tests/integration/scaleout --ignore=tests/integration/jvm --ignore=tests/bench "$@" \
   | tee "$rest_log"
 rest=${PIPESTATUS[0]}
