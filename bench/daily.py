@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.measure import spread
-from bench.workload import REPO_ROOT, trading_days
+from bench.measure import ratio, spread, timed_process
+from bench.one_process import run_fresh
+from bench.workload import trading_days
 from medallion.common.intervals import Interval
 
 STAGES = ("ingest", "transform", "aggregate", "publish")
@@ -36,7 +35,7 @@ MEDALLION = Path(sys.executable).with_name("medallion")
 
 
 def _env(base: dict[str, str], lake: Path, dsn: str, **extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("MEDALLION_FAULT",))}
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("MEDALLION_FAULT")}
     return {
         **keep,
         **base,
@@ -44,20 +43,8 @@ def _env(base: dict[str, str], lake: Path, dsn: str, **extra: str) -> dict[str, 
         "MARKET_SOURCE": "synthetic",
         "ANALYTICS_DSN": dsn,
         "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
         **extra,
     }
-
-
-def _run(argv: list[str], env: dict[str, str], what: str) -> tuple[float, str]:
-    started = time.perf_counter()
-    proc = subprocess.run(  # noqa: S603 - fixed argv
-        argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800
-    )
-    seconds = round(time.perf_counter() - started, 3)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{what} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return seconds, proc.stdout
 
 
 def _day_args(day: date) -> list[str]:
@@ -68,22 +55,21 @@ def separate_processes(env: dict[str, str], day: date) -> dict[str, float]:
     """Each stage as its own `medallion <stage>` process; seconds per stage and total."""
     seconds = {}
     for stage in STAGES:
-        seconds[stage], _ = _run([str(MEDALLION), stage, *_day_args(day)], env, stage)
+        seconds[stage], _ = timed_process([str(MEDALLION), stage, *_day_args(day)], env, stage)
     seconds["total"] = round(sum(seconds[s] for s in STAGES), 3)
     return seconds
 
 
 def one_process(env: dict[str, str], day: date) -> dict[str, float]:
     """The four stages in one process; its wall time and what it spent inside."""
-    wall, out = _run([sys.executable, "-m", "bench.one_process", *_day_args(day)], env, "one")
-    inside = json.loads(out.strip().splitlines()[-1])["seconds"]
-    return {**inside, "total": wall}
+    wall, printed = run_fresh(env, str(day), str(day + timedelta(days=1)))
+    return {**printed["seconds"], "total": wall}
 
 
 def run_make_run(env: dict[str, str], report_dir: Path, history_days: int) -> dict[str, Any]:
     interval = Interval(HISTORY_END - timedelta(days=history_days), HISTORY_END)
     argv = [str(MEDALLION), "run", "--start", str(interval.start), "--end", str(interval.end)]
-    wall, _ = _run([*argv, "--report", str(report_dir)], env, "medallion run")
+    wall, _ = timed_process([*argv, "--report", str(report_dir)], env, "medallion run")
     summary = json.loads((report_dir / "summary.json").read_text())
     return {
         "interval": str(interval),
@@ -129,17 +115,17 @@ def run_daily(
 
     figures = {shape: summary(shape) for shape in shapes}
     ratios = {
-        "separate_vs_one_process": _ratio(
+        "separate_vs_one_process": ratio(
             figures["separate_processes"]["total"]["median"],
             figures["one_process"]["total"]["median"],
         )
     }
     if cds:
-        ratios["separate_cds_vs_one_process"] = _ratio(
+        ratios["separate_cds_vs_one_process"] = ratio(
             figures["separate_processes_cds"]["total"]["median"],
             figures["one_process"]["total"]["median"],
         )
-        ratios["separate_cds_vs_separate"] = _ratio(
+        ratios["separate_cds_vs_separate"] = ratio(
             figures["separate_processes_cds"]["total"]["median"],
             figures["separate_processes"]["total"]["median"],
         )
@@ -154,7 +140,3 @@ def run_daily(
         "ratios": ratios,
     }
     return make_run, daily
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or not b else round(a / b, 3)

@@ -160,3 +160,34 @@ def spread(values: list[float]) -> dict[str, Any]:
         "max": round(max(clean), 3),
         "n": len(clean),
     }
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return round(a / b, 3)
+
+
+def timed_process(
+    argv: list[str], env: dict[str, str], what: str, timeout_s: float = 3600
+) -> tuple[float, str]:
+    """Run ``argv`` from the repository root (on PYTHONPATH, so ``-m bench.*`` works);
+    (its wall time, its stdout). A failed process raises with the end of its stderr."""
+    import subprocess
+
+    from bench.workload import REPO_ROOT
+
+    pythonpath = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    started = time.perf_counter()
+    proc = subprocess.run(  # noqa: S603 - argv built by the bench
+        argv,
+        env={**env, "PYTHONPATH": pythonpath},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    seconds = round(time.perf_counter() - started, 3)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return seconds, proc.stdout

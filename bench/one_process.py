@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from typing import Any
 
+from bench.measure import timed_process
 from medallion.common.config import load_config
 from medallion.common.intervals import add_interval_arguments, interval_from_args
 
@@ -53,6 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     spark.stop()
     print(json.dumps({"seconds": seconds, "rows_out": rows_out}), flush=True)
     return 0
+
+
+def run_fresh(
+    env: dict[str, str], start: str, end: str, skip_ingest: bool = False
+) -> tuple[float, dict[str, Any]]:
+    """This module as a fresh process: (its wall time, the JSON it printed)."""
+    argv = [sys.executable, "-m", "bench.one_process", "--start", start, "--end", end]
+    wall, out = timed_process(argv + (["--skip-ingest"] if skip_ingest else []), env, "one")
+    return wall, json.loads(out.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -15,33 +15,20 @@ are median, minimum and maximum; a target is judged on the medians' ratio.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.measure import spread
-from bench.workload import REPO_ROOT
+from bench.measure import ratio, spread
+from bench.one_process import run_fresh
 from medallion.common.intervals import Interval
 
 
 def _spark_fresh_process(
     env: dict[str, str], interval: Interval
 ) -> tuple[dict[str, float], dict[str, int]]:
-    argv = [sys.executable, "-m", "bench.one_process", "--skip-ingest"]
-    argv += ["--start", str(interval.start), "--end", str(interval.end)]
-    started = time.perf_counter()
-    proc = subprocess.run(  # noqa: S603 - fixed argv
-        argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600
-    )
-    wall = round(time.perf_counter() - started, 3)
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench.one_process exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    wall, printed = run_fresh(env, str(interval.start), str(interval.end), skip_ingest=True)
     seconds = printed["seconds"]
     silver_gold = round(seconds["transform"] + seconds["aggregate"], 3)
     return {
@@ -78,7 +65,6 @@ def run_repeats(
         shutil.rmtree(fresh, ignore_errors=True)
     spark = {k: spread([r[k] for r in spark_runs]) for k in spark_runs[0]}
     duck = spread(duck_runs)
-    ours = spark["silver_gold_with_spark_start"]["median"]
     return {
         "name": "backfill_repeats",
         "interval": str(interval),
@@ -87,8 +73,8 @@ def run_repeats(
         "duckdb_silver_gold": duck,
         "runs": {"spark": spark_runs, "duckdb": duck_runs, "spark_rows_out": rows_out},
         "ratios": {
-            "ours_silver_gold_with_spark_start_vs_duckdb_median": (
-                round(ours / duck["median"], 3) if ours and duck["median"] else None
+            "ours_silver_gold_with_spark_start_vs_duckdb_median": ratio(
+                spark["silver_gold_with_spark_start"]["median"], duck["median"]
             )
         },
     }

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.measure import JvmMemory, Stopwatch, load_average, machine_facts
+from bench.measure import JvmMemory, Stopwatch, load_average, machine_facts, ratio
 from bench.workload import REPO_ROOT, SCALES, LatencyServer, Scale, symbols, timeline
 from medallion.common.config import Config, load_config
 from medallion.common.intervals import Interval
@@ -117,12 +117,6 @@ def run_stages(
 
 def stage_seconds(watch: Stopwatch, prefix: str = "") -> dict[str, float]:
     return {s: watch.laps[prefix + s] for s in STAGES}
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return round(a / b, 3)
 
 
 def target(name: str, value: float | None, op: str, limit: float, unit: str) -> dict[str, Any]:
@@ -302,8 +296,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 base = bench_env(
                     env_base, lake_root, api.base_url, watchlist, args.concurrency, db
                 )
-                pythonpath = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
-                return {**os.environ, **base, "PYTHONPATH": pythonpath}
+                return {**os.environ, **base}
 
             def duckdb_run(files: list[str], database: str) -> float:
                 result, connection = run_duckdb(files, watchlist, database, args.duckdb_threads)
