@@ -45,6 +45,7 @@ def run_naive_rebuild(spark: Any, config: Config, root: str = "naive") -> NaiveR
     from medallion.ingestor.bronze import list_bronze_objects
     from medallion.transformer import transform as T
     from medallion.transformer.job import OPEN_COST_BYTES, read_bronze_files, valid_zone_ids
+    from medallion.transformer.schemas import PRICES
 
     out = NaiveResult()
     started = time.perf_counter()
@@ -64,7 +65,7 @@ def run_naive_rebuild(spark: Any, config: Config, root: str = "naive") -> NaiveR
         silver_path = config.lake_path(root, "silver", "prices")
         T.silver_rows(classified).write.format("delta").mode("overwrite").option(
             "overwriteSchema", "true"
-        ).save(silver_path)
+        ).partitionBy(*PRICES.partition_by).save(silver_path)  # silver's own layout
         T.quarantine_rows(classified, "naive").write.format("delta").mode("overwrite").option(
             "overwriteSchema", "true"
         ).save(config.lake_path(root, "silver", "quarantine"))

@@ -183,6 +183,7 @@ def spark_gold(spark: Any, config: Config) -> list[dict[str, Any]]:
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from bench.daily import run_daily
     from bench.duckdb_baseline import cross_check, run_duckdb
+    from bench.history import run_history_loads
     from bench.naive_rebuild import run_naive_rebuild
     from bench.repeats import run_repeats
     from medallion.common.spark import build_spark_session
@@ -364,6 +365,23 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         }
         overall_memory = memory.peak()
 
+        # ---------------------------------------------------------------- history loads
+        history = None
+        if args.history:
+            memory.reset()
+
+            def history_config(name: str) -> Config:
+                lake = f"s3://bench/{name}" if config.is_s3 else str(work / name)
+                watchlist = symbols(scale.history_symbols, prefix="H")
+                return bench_config(
+                    env_base, lake, api.base_url, watchlist, args.concurrency, dsn
+                )
+
+            history = run_history_loads(
+                scale, spark, history_config, args.repeats or scale.repeats
+            )
+            history["driver_memory"] = memory.peak()
+
         # ---------------------------------------------------------------- ingest
         print("bench: ingest throughput ...", flush=True)
         ingest_symbols = symbols(scale.ingest_symbols, prefix="I")
@@ -427,6 +445,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 short["driver_memory"],
                 long["driver_memory"],
                 overall_memory,
+                (history or {}).get("driver_memory", {}),
             )
         )
         targets = [
@@ -458,6 +477,16 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 incremental_scenario["ratios"]["long_vs_short_run"],
                 "<=",
                 1.2,
+                "x",
+            ),
+            target(
+                f"{scale.history_load_days}-day load of {scale.history_symbols} symbols' 1m bars, "
+                f"{scale.history_long_loads} / {scale.history_short} days of history (medians)",
+                (history or {}).get("ratios", {}).get("long_vs_short_silver_gold_median")
+                if scale.history_long_loads == 250 and scale.history_short == 20
+                else None,
+                "<=",
+                1.3,
                 "x",
             ),
             target(
@@ -518,7 +547,16 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             "machine": machine,
             "scenarios": [
                 s
-                for s in (backfill, floor, repeats, incremental_scenario, ingest, make_run, daily)
+                for s in (
+                    backfill,
+                    floor,
+                    repeats,
+                    incremental_scenario,
+                    history,
+                    ingest,
+                    make_run,
+                    daily,
+                )
                 if s is not None
             ],
             "driver_memory_peak": overall_memory,
@@ -686,6 +724,12 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also run the daily scenario with a class-data-sharing archive (default on)",
+    )
+    parser.add_argument(
+        "--history",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the history_loads scenario (default on; ~6 min at full scale)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(

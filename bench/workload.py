@@ -32,6 +32,12 @@ class Scale:
     extend_chunk_days: int = 5  # history beyond `days` is loaded in runs of this many days
     daily_history_days: int = 400  # the daily scenario's history (make run's window)
     repeats: int = 3  # runs of each timed shape of the daily scenario
+    # history_loads: the same multi-day load on a short and on a long history
+    history_symbols: int = 32
+    history_short: int = 20
+    history_long_loads: int = 250
+    history_load_days: int = 5
+    history_chunk_days: int = 50  # the histories are loaded in runs of this many days
 
     @property
     def bars(self) -> int:
@@ -45,7 +51,17 @@ SCALES = {
     # the figures: ~1M one-minute bars, incremental on 20 and 60 days of history
     "full": Scale("full", symbols=128, days=20, history_long=60, ingest_symbols=128),
     # about two minutes on a 2-core machine
-    "small": Scale("small", symbols=8, days=5, history_long=10, ingest_symbols=64),
+    "small": Scale(
+        "small",
+        symbols=8,
+        days=5,
+        history_long=10,
+        ingest_symbols=64,
+        history_symbols=8,
+        history_short=5,
+        history_long_loads=25,
+        history_chunk_days=25,
+    ),
     # the harness test: every scenario, as little data as makes sense
     "tiny": Scale(
         "tiny",
@@ -56,6 +72,11 @@ SCALES = {
         extend_chunk_days=5,
         daily_history_days=20,
         repeats=1,
+        history_symbols=2,
+        history_short=2,
+        history_long_loads=6,
+        history_load_days=2,
+        history_chunk_days=5,
     ),
 }
 

@@ -16,6 +16,7 @@ SCENARIOS = {
     "duckdb_floor",
     "backfill_repeats",
     "incremental",
+    "history_loads",
     "ingest",
     "make_run",
     "daily",
@@ -29,6 +30,7 @@ RATIOS = {
         "naive_vs_ours_short",
         "naive_vs_ours_long",
     },
+    "history_loads": {"long_vs_short_silver_gold_median", "long_vs_short_transform_median"},
     "ingest": {"warm_vs_cold"},
     "daily": {"separate_vs_one_process"},
     "backfill_repeats": {"ours_silver_gold_with_spark_start_vs_duckdb_median"},
@@ -131,9 +133,19 @@ def test_tiny_scale_writes_every_scenario_and_ratio(tmp_path: Path, postgres_ser
         assert _positive(total["median"]) and total["min"] <= total["median"] <= total["max"]
         assert figures["transform"]["median"] < total["median"], shape
 
+    # the same load of new days on a short and a long history: every load merges all of
+    # its bars (tiny: 2 symbols x 2 days x 390 one-minute bars) on both lakes
+    history = scenarios["history_loads"]
+    assert history["repeats"] == 1
+    for lake in ("short", "long"):
+        assert history[lake]["bars_per_load"] == [2 * 2 * 390], lake
+        assert history[lake]["silver_files_before_loads"] > 0, lake
+        assert _positive(history[lake]["seconds"]["silver_gold"]["median"]), lake
+    assert history["long"]["history_days"] > history["short"]["history_days"]
+
     # targets are reported, not asserted: each has a verdict (n/a where the scale does not
     # measure it: `make run`'s 400 days)
-    assert len(results["targets"]) == 9
+    assert len(results["targets"]) == 10
     assert all(t["met"] in (True, False) for t in results["targets"] if t["value"] is not None)
     assert results["machine"]["cores"] and results["machine"]["versions"]["duckdb"]
     assert "targets:" in proc.stdout

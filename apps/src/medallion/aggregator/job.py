@@ -348,6 +348,8 @@ def run_aggregate(
             silver = snapshot.where(
                 F.col("symbol").isin(symbols) & (F.col("trade_date") >= F.lit(first))
             )
+            if "trade_month" in snapshot.columns:  # partitioned (transform migrates it)
+                silver = silver.where(F.col("trade_month") >= F.lit(first.replace(day=1)))
             if result.mode == "incremental":
                 silver = silver.join(days, on=["symbol", "trade_date"], how="left_semi")
             symbol_actions = actions.where(F.col("symbol").isin(symbols))

@@ -1,7 +1,9 @@
 """Delta Lake helpers shared by the silver and gold jobs (I/O only, no business rules).
 
 * :func:`ensure_table` creates a table with an explicit schema, its CHECK constraints
-  and table properties when it does not exist yet (never inferred from a DataFrame).
+  and table properties when it does not exist yet (never inferred from a DataFrame),
+  and brings an existing table to the spec: missing nullable columns, a partitioning
+  the table predates (:func:`repartition_in_place`), missing constraints.
 * :func:`merge_upsert` is the one MERGE the jobs use: key match plus optional
   pruning predicates on the target (so Delta skips files of other symbols/dates),
   update only when the caller's condition says the row really changed.
@@ -35,6 +37,18 @@ class TableSpec:
     constraints: Mapping[str, str] = field(default_factory=dict)
     properties: Mapping[str, str] = field(default_factory=dict)
     partition_by: Sequence[str] = ()
+    # columns computed from other columns of the row (name -> Spark SQL expression): the
+    # writers add them with :func:`with_derived`, and a migration fills them in old rows
+    derived: Mapping[str, str] = field(default_factory=dict)
+
+
+def with_derived(frame: DataFrame, spec: TableSpec) -> DataFrame:
+    """``frame`` with the spec's derived columns computed from its other columns."""
+    from pyspark.sql import functions as F
+
+    for name, expression in spec.derived.items():
+        frame = frame.withColumn(name, F.expr(expression))
+    return frame
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
@@ -69,6 +83,8 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
         builder.execute()
         logger.info("created Delta table %s at %s", spec.name, path)
         return
+    if list(spec.partition_by) != partition_columns(spark, path):
+        repartition_in_place(spark, path, spec)
     add_missing_columns(spark, path, spec)
     if not spec.constraints:
         return
@@ -82,6 +98,53 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
             lease.fence(path)
             spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expression})")
             logger.info("added constraint %s on %s", name, spec.name)
+
+
+def partition_columns(spark: SparkSession, path: str) -> list[str]:
+    """The table's partition columns, from the log's metadata."""
+    columns = _fresh_snapshot(spark, path).metadata().partitionColumns()
+    return [str(c) for c in spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava(columns)]
+
+
+def repartition_in_place(spark: SparkSession, path: str, spec: TableSpec) -> int:
+    """Rewrite the table at ``path`` with the spec's partitioning, in ONE commit.
+
+    For a table written before its spec was partitioned: its rows are read, the derived
+    columns computed, and written back over it (same path, same table id, properties and
+    CHECK constraints kept; readers see the old or the new files, never an empty table,
+    and time travel still reaches the old versions). Delta refuses a partitioning change
+    without a data change, so the Change Data Feed shows the rewrite as every row deleted
+    and inserted again: a consumer of the feed (the gold job) recomputes from it once and
+    finds nothing changed. Delta makes a rewritten schema nullable, which is why the specs
+    state their required columns as CHECK constraints too (added right after this).
+    Returns the rows rewritten.
+    """
+    from pyspark.sql import functions as F
+
+    from medallion.common import lease
+
+    before = partition_columns(spark, path)
+    rows = with_derived(read_snapshot(spark, path), spec)
+    rows = rows.select(*[F.col(f"`{f.name}`").cast(f.dataType) for f in spec.schema])
+    count = rows.count()
+    logger.warning(
+        "%s is partitioned by %s, its spec by %s: rewriting its %d rows once (migration)",
+        spec.name,
+        before or "nothing",
+        list(spec.partition_by),
+        count,
+    )
+    lease.fence(path)
+    writer = rows.repartition(*spec.partition_by) if spec.partition_by else rows
+    (
+        writer.write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .partitionBy(*spec.partition_by)
+        .save(path)
+    )
+    logger.info("migrated %s to partitions %s", spec.name, list(spec.partition_by))
+    return count
 
 
 def add_missing_columns(spark: SparkSession, path: str, spec: TableSpec) -> list[str]:
@@ -198,6 +261,11 @@ def append_rows(spark: SparkSession, path: str, source: DataFrame) -> dict[str, 
 
     target = read_snapshot(spark, path).schema
     rows = source.select(*[F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in target])
+    partitions = partition_columns(spark, path)
+    if partitions:
+        # one file per partition value, as MERGE writes them (its repartitionBeforeWrite);
+        # without it every task writes a small file into every partition it holds
+        rows = rows.repartition(*partitions)
     rows.write.format("delta").mode("append").save(path)
     metrics = last_commit_metrics(spark, path)
     inserted = metrics.get("numOutputRows", 0)

@@ -271,7 +271,9 @@ def _transform_objects(
                 config.lake_path("silver", "prices"),
                 accepted,
                 ["symbol", "interval", "ts"],
-                prune=F.col("t.symbol").isin(sorted(bounds["symbols"]))
+                # partition pruning (months) first, then file skipping by statistics
+                prune=F.col("t.trade_month").between(bounds["month_lo"], bounds["month_hi"])
+                & F.col("t.symbol").isin(sorted(bounds["symbols"]))
                 & F.col("t.ts").between(bounds["lo"], bounds["hi"]),
                 update_when=newer_fetch(),
             )
@@ -351,6 +353,8 @@ def batch_profile(
         F.count_if(winner).alias("winners"),
         F.min(F.when(winner, F.col("ts"))).alias("lo"),
         F.max(F.when(winner, F.col("ts"))).alias("hi"),
+        F.min(F.when(winner, F.col("trade_date"))).alias("day_lo"),
+        F.max(F.when(winner, F.col("trade_date"))).alias("day_hi"),
         F.collect_set(F.when(winner, F.col("symbol"))).alias("symbols"),
         F.lit(None).cast("long").alias("expected"),
     )
@@ -362,6 +366,8 @@ def batch_profile(
                 F.count_if(winner).alias("winners"),
                 F.lit(None).cast("timestamp").alias("lo"),
                 F.lit(None).cast("timestamp").alias("hi"),
+                F.lit(None).cast("date").alias("day_lo"),
+                F.lit(None).cast("date").alias("day_hi"),
                 F.array().cast("array<string>").alias("symbols"),
                 F.lit(None).cast("long").alias("expected"),
             )
@@ -374,6 +380,8 @@ def batch_profile(
         F.lit(0).cast("long").alias("winners"),
         F.lit(None).cast("timestamp").alias("lo"),
         F.lit(None).cast("timestamp").alias("hi"),
+        F.lit(None).cast("date").alias("day_lo"),
+        F.lit(None).cast("date").alias("day_hi"),
         F.array().cast("array<string>").alias("symbols"),
         F.col("expected_rows").cast("long").alias("expected"),
     )
@@ -388,12 +396,17 @@ def batch_profile(
 
 
 def merge_bounds(groups: list[Row]) -> dict[str, Any]:
-    """MERGE pruning bounds of the winners: ts range, symbol set and row count."""
+    """MERGE pruning bounds of the winners: ts range, the months of their trade dates
+    (silver/prices' partitions), symbol set and row count."""
     winning = [g for g in groups if g["winners"]]
+    day_lo = min((g["day_lo"] for g in winning), default=None)
+    day_hi = max((g["day_hi"] for g in winning), default=None)
     return {
         "n": sum(int(g["winners"]) for g in winning),
         "lo": min((g["lo"] for g in winning), default=None),
         "hi": max((g["hi"] for g in winning), default=None),
+        "month_lo": day_lo.replace(day=1) if day_lo else None,
+        "month_hi": day_hi.replace(day=1) if day_hi else None,
         "symbols": sorted({s for g in winning for s in g["symbols"]}),
     }
 

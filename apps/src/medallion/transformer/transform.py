@@ -37,11 +37,13 @@ from collections.abc import Collection
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from medallion.common.delta import with_derived
 from medallion.transformer.schemas import (
     ALPHAVANTAGE_META_SCHEMA,
     ALPHAVANTAGE_SERIES_SCHEMA,
     ALPHAVANTAGE_TOP_SCHEMA,
     BRONZE_META_SCHEMA,
+    PRICES,
     YAHOO_SCHEMA,
 )
 
@@ -113,6 +115,7 @@ PRICE_COLUMNS = (
     "interval",
     "ts",
     "trade_date",
+    "trade_month",
     "open",
     "high",
     "low",
@@ -622,7 +625,7 @@ def _zone_detail() -> Column:
 
 def silver_rows(classified: DataFrame) -> DataFrame:
     """Accepted rows, one per (symbol, interval, ts): what is MERGEd into silver/prices."""
-    return classified.where(F.col("winner")).select(*PRICE_COLUMNS)
+    return with_derived(classified.where(F.col("winner")), PRICES).select(*PRICE_COLUMNS)
 
 
 def quarantine_rows(classified: DataFrame, transform_run: str) -> DataFrame:
