@@ -261,11 +261,9 @@ def append_rows(spark: SparkSession, path: str, source: DataFrame) -> dict[str, 
 
     target = read_snapshot(spark, path).schema
     rows = source.select(*[F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in target])
-    partitions = partition_columns(spark, path)
-    if partitions:
-        # one file per partition value, as MERGE writes them (its repartitionBeforeWrite);
-        # without it every task writes a small file into every partition it holds
-        rows = rows.repartition(*partitions)
+    # No repartition by the partition columns first: a first load of one month (the 1M-bar
+    # backfill) would be written by one task; as it comes, each task writes a file per
+    # month it holds (a few small files per month for daily bars; OPTIMIZE merges them).
     rows.write.format("delta").mode("append").save(path)
     metrics = last_commit_metrics(spark, path)
     inserted = metrics.get("numOutputRows", 0)
