@@ -5,27 +5,30 @@
 # servers to restart: both run alongside the rest instead of after it, each on servers of
 # its own. The Spark standalone-cluster test (tests/integration/scaleout) and the JVM
 # start test (tests/integration/jvm) ride in the fault suite's lane, using its idle time;
-# the benchmark harness (tests/bench) rides in the control-plane tier's lane, which is
-# done after a few minutes. Their output is printed when all are done, then one closing
-# line for the runs.
+# the benchmark harness (tests/bench) and the silver partitioning tests ride in the
+# control-plane tier's lane, which is done minutes before the others. Their output is
+# printed when all are done, then one closing line for the runs.
 #
 #   tools/run-tests.sh [pytest args...]
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # --durations: each lane lists its slowest tests, to see where the suite's time goes
 pytest=(.venv/bin/pytest --durations=15)
+# the tier's lane has minutes to spare; these integration tests ride in it
+tier_extra=(tests/integration/silver/test_prices_partitioning.py)
 tier_log="$(mktemp -t test-cluster.XXXXXX.log)"
 faults_log="$(mktemp -t test-faults.XXXXXX.log)"
 rest_log="$(mktemp -t test-rest.XXXXXX.log)"
 trap 'rm -f "$tier_log" "$faults_log" "$rest_log"' EXIT
 
-"${pytest[@]}" tests/cluster tests/bench "$@" >"$tier_log" 2>&1 &
+"${pytest[@]}" tests/cluster tests/bench "${tier_extra[@]}" "$@" >"$tier_log" 2>&1 &
 tier=$!
 "${pytest[@]}" tests/integration/faults tests/integration/scaleout tests/integration/jvm "$@" \
   >"$faults_log" 2>&1 &
 faults=$!
 "${pytest[@]}" tests --ignore=tests/cluster --ignore=tests/integration/faults \
-  --ignore=tests/integration/scaleout --ignore=tests/integration/jvm --ignore=tests/bench "$@" \
+  --ignore=tests/integration/scaleout --ignore=tests/integration/jvm --ignore=tests/bench \
+  "${tier_extra[@]/#/--ignore=}" "$@" \
   | tee "$rest_log"
 rest=${PIPESTATUS[0]}
 wait "$faults"
