@@ -32,7 +32,8 @@ def _chunks(days: list, size: int) -> list[Interval]:
 
 
 def _load(config: Config, interval: Interval, spark: Any, watch: Stopwatch, prefix: str) -> int:
-    """ingest -> transform -> aggregate of ``interval``; returns the bars it merged."""
+    """ingest -> transform -> aggregate of ``interval``; returns the new bars silver got
+    (the source also re-sends the bar before the interval: an update, not counted)."""
     from medallion.aggregator.job import run_aggregate
     from medallion.ingestor.job import run_ingest
     from medallion.transformer.job import run_transform
@@ -40,7 +41,7 @@ def _load(config: Config, interval: Interval, spark: Any, watch: Stopwatch, pref
     watch.run(prefix + "ingest", lambda: run_ingest(config, interval, now=interval.end_utc))
     silver = watch.run(prefix + "transform", lambda: run_transform(config, interval, spark=spark))
     watch.run(prefix + "aggregate", lambda: run_aggregate(config, interval, spark=spark))
-    return silver.rows_out
+    return silver.rows_inserted
 
 
 def _data_files(spark: Any, config: Config) -> int:
@@ -91,7 +92,7 @@ def run_history_loads(
             "history_days": lakes[label],
             "history_build_seconds": build_seconds[label],
             "silver_files_before_loads": files[label],
-            "bars_per_load": bars[label],
+            "bars_inserted_per_load": bars[label],
             "seconds": {
                 key: spread([r[key] for r in runs[label]]) for key in (*TIMED, "silver_gold")
             },

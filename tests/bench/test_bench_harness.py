@@ -133,12 +133,12 @@ def test_tiny_scale_writes_every_scenario_and_ratio(tmp_path: Path, postgres_ser
         assert _positive(total["median"]) and total["min"] <= total["median"] <= total["max"]
         assert figures["transform"]["median"] < total["median"], shape
 
-    # the same load of new days on a short and a long history: every load merges all of
+    # the same load of new days on a short and a long history: every load inserts all of
     # its bars (tiny: 2 symbols x 2 days x 390 one-minute bars) on both lakes
     history = scenarios["history_loads"]
     assert history["repeats"] == 1
     for lake in ("short", "long"):
-        assert history[lake]["bars_per_load"] == [2 * 2 * 390], lake
+        assert history[lake]["bars_inserted_per_load"] == [2 * 2 * 390], lake
         assert history[lake]["silver_files_before_loads"] > 0, lake
         assert _positive(history[lake]["seconds"]["silver_gold"]["median"]), lake
     assert history["long"]["history_days"] > history["short"]["history_days"]
