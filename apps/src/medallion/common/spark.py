@@ -39,13 +39,20 @@ def jar_paths(jars_dir: str) -> list[str]:
 def driver_java_options(config: Config) -> str:
     """The driver JVM's options: with SPARK_CDS_ARCHIVE, start from a class-data-sharing
     archive of the classes an earlier run loaded (Spark, Delta, Hadoop: most of a fresh
-    JVM's start is loading and verifying them), or write that archive when this run ends.
-    An archive of another JVM or class path is ignored by the JVM with a warning."""
+    JVM's start is loading and verifying them), or write that archive when this run ends
+    (``medallion.common.cds`` builds it ahead of time). An archive of another JVM or class
+    path is ignored by the JVM with a one-line warning."""
     archive = config.spark_cds_archive
     if archive is None:
         return JVM_OPTIONS
     if Path(archive).is_file():
-        return f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive}"
+        # That warning ("[warning][cds,dynamic] Unable to use shared archive...") goes to
+        # stderr with the stage's logs instead of the JVM's default, stdout, where a
+        # stage's JSON result goes; -Xlog:cds=off would not silence it (another tag set).
+        return (
+            f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive} "
+            "-Xlog:cds+dynamic=off -Xlog:cds+dynamic=warning:stderr"
+        )
     # -Xlog:cds=off: writing the archive lists every class it skips (thousands of lines)
     return f"{JVM_OPTIONS} -XX:ArchiveClassesAtExit={archive} -Xlog:cds=off"
 
