@@ -12,8 +12,17 @@
 #   tools/run-tests.sh [pytest args...]
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The driver JVM's class-data-sharing archive of this clone (`make cds`, part of setup):
+# the many stage processes the tests start map it instead of loading Spark's classes
+# again. Only when it exists: with the variable set and no file, every test JVM would
+# write the same path when it ends, and a JVM that maps a half-written archive crashes.
+if [[ -z "${SPARK_CDS_ARCHIVE:-}" ]] \
+  && archive="$(.venv/bin/python -m medallion.common.cds path "${CDS_DIR:-.cache/cds}")"; then
+  export SPARK_CDS_ARCHIVE="$archive"
+  echo "run-tests: driver JVMs start from $archive"
+fi
 # --durations: each lane lists its slowest tests, to see where the suite's time goes
-pytest=(.venv/bin/pytest --durations=15)
+pytest=("${PYTEST:-.venv/bin/pytest}" --durations=15)
 tier_log="$(mktemp -t test-cluster.XXXXXX.log)"
 faults_log="$(mktemp -t test-faults.XXXXXX.log)"
 rest_log="$(mktemp -t test-rest.XXXXXX.log)"
