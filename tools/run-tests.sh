@@ -10,6 +10,9 @@
 # line for the runs.
 #
 #   tools/run-tests.sh [pytest args...]
+#   CDS_DIR=<dir>    where `make cds` put this clone's archive (default .cache/cds)
+#   PYTEST=<path>    the pytest each lane runs (default .venv/bin/pytest; tests/unit/tools
+#                    replace it to see what each lane is given)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The driver JVM's class-data-sharing archive of this clone (`make cds`, part of setup):
