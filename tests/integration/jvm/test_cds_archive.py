@@ -5,15 +5,19 @@ way the stages start it (build_spark_session), reads a real Delta table and maps
 
 The oracle is the JVM itself: the archive is in the second JVM's memory map
 (/proc/<pid>/maps), and classes the stages load from spark.jars by Spark's own class
-loader (Delta's, S3A's) are in the archive: their names are in it.
+loader (Delta's, S3A's) are in the archive: their names are in it. A JVM that cannot use
+the archive says "Unable to use shared archive" and starts without it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 PROBE = """
@@ -40,8 +44,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def run_probe(lake: Path, archive: Path) -> tuple[dict, str]:
-    env = clean_env(SPARK_CDS_ARCHIVE=str(archive), SPARK_MASTER="local[1]")
+def run_probe(lake: Path, archive: Path, **extra: str) -> tuple[dict, str]:
+    env = clean_env(SPARK_CDS_ARCHIVE=str(archive), SPARK_MASTER="local[1]", **extra)
     proc = subprocess.run(  # noqa: S603 - fixed argv
         [sys.executable, "-c", PROBE, str(lake)],
         env=env,
@@ -78,6 +82,34 @@ def test_the_builder_writes_an_archive_the_next_driver_jvm_maps(tmp_path):
     assert probe["rows"] == 10
     assert str(archive) in probe["maps"], "the next driver JVM did not map the archive"
     assert "Unable to use shared archive" not in output
+
+    # The image's archive on a node whose file system lists Spark's jars in another order
+    # (Java expands the launcher's `jars/*` in directory order): still mapped.
+    spark_home = other_order_spark_home()
+    try:
+        probe, output = run_probe(tmp_path / "lake2", archive, SPARK_HOME=str(spark_home))
+    finally:
+        shutil.rmtree(spark_home)
+    assert probe["rows"] == 10
+    assert str(archive) in probe["maps"], "jars listed in another order: archive not mapped"
+    assert "Unable to use shared archive" not in output
+
+
+def other_order_spark_home() -> Path:
+    """A SPARK_HOME whose jars folder lists pyspark's jars (symlinks to the same files) in
+    another order than pyspark's own folder: on tmpfs, created in a shuffled order."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    fake = Path(tempfile.mkdtemp(prefix="medallion-cds-spark-home-", dir="/dev/shm"))
+    (fake / "bin").symlink_to(home / "bin")
+    (fake / "jars").mkdir()
+    names = os.listdir(home / "jars")
+    random.Random(13).shuffle(names)
+    for name in names:
+        (fake / "jars" / name).symlink_to(home / "jars" / name)
+    assert os.listdir(fake / "jars") != os.listdir(home / "jars"), "the same order: no test"
+    return fake
 
 
 def test_a_failed_build_leaves_the_previous_archive_and_nothing_partial(tmp_path):

@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Bump when the training run changes, so every clone rebuilds its archive.
-TRAINING_VERSION = 1
+# Bump when the training run or the driver's class path (common/spark.py) changes, so
+# every clone rebuilds its archive. 2: Spark's jars first, in name order.
+TRAINING_VERSION = 2
 # Fixed in the past: the synthetic source serves every day and no build depends on today.
 TRAINING_DAYS = (date(2026, 1, 5), date(2026, 1, 6))
 TRAINING_SYMBOLS = "AAPL,MSFT"

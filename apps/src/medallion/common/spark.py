@@ -57,6 +57,17 @@ def driver_java_options(config: Config) -> str:
     return f"{JVM_OPTIONS} -XX:ArchiveClassesAtExit={archive} -Xlog:cds=off"
 
 
+def spark_home_jars() -> list[str]:
+    """Spark's own jars (SPARK_HOME/jars; pyspark's package folder without SPARK_HOME),
+    sorted by name."""
+    home = os.environ.get("SPARK_HOME")
+    if not home:
+        import pyspark
+
+        home = str(Path(pyspark.__file__).parent)
+    return sorted(str(p) for p in (Path(home) / "jars").glob("*.jar"))
+
+
 def spark_conf(config: Config, app_name: str) -> dict[str, str]:
     """Every setting the jobs rely on, as plain key/values (testable without a JVM)."""
     conf = {
@@ -85,6 +96,14 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.databricks.delta.retentionDurationCheck.enabled": "true",
     }
+    if config.spark_cds_archive is not None:
+        # A dynamic archive records the driver's class path, in order, up to the last
+        # entry it archived a class from, and the JVM ignores it when that part differs.
+        # Spark's launcher gives its jars as `jars/*`, which Java expands in directory
+        # order: another file system (an image unpacked on another node) may list them
+        # in another order. The same jars first, sorted, serve every class, so the
+        # archive only records that list; the `jars/*` after it is never read.
+        conf["spark.driver.extraClassPath"] = os.pathsep.join(spark_home_jars())
     if is_kubernetes(config.spark_master):
         # The driver's own pod (downward API) and the executor settings; read here, at
         # session start, since only a k8s:// master needs them.
