@@ -21,6 +21,11 @@ PG_PORT ?= 54329
 export MEDALLION_JARS_DIR ?= $(CURDIR)/.cache/jars
 # the driver JVM's class-data-sharing archive of this clone (`make cds`)
 CDS_DIR ?= $(CURDIR)/.cache/cds
+# Points the Spark JVMs a recipe starts at that archive, only when it exists (given a
+# missing path, every JVM would write it when it ends) and never over the caller's own.
+USE_CDS = if [[ -z "$${SPARK_CDS_ARCHIVE:-}" ]] \
+  && archive="$$($(PY) -m medallion.common.cds path $(CDS_DIR))"; then \
+  export SPARK_CDS_ARCHIVE="$$archive"; fi
 
 ##@ Quick start
 .PHONY: run
@@ -31,9 +36,7 @@ run: setup-run ## Run ingest → silver → gold → publish (SOURCE=synthetic f
 	  eval "$$pg_env"; \
 	  export ANALYTICS_DSN; echo "publishing to the local PostgreSQL at $$ANALYTICS_DSN (make stop ends it)"; \
 	fi; \
-	if [[ -z "$${SPARK_CDS_ARCHIVE:-}" ]] && archive="$$($(PY) -m medallion.common.cds path $(CDS_DIR))"; then \
-	  export SPARK_CDS_ARCHIVE="$$archive"; \
-	fi; \
+	$(USE_CDS); \
 	$(if $(SOURCE),MARKET_SOURCE=$(SOURCE)) $(VENV)/bin/medallion run \
 	  $(if $(START),--start $(START)) $(if $(END),--end $(END)) --report reports/latest
 
@@ -87,16 +90,16 @@ cluster-tools: ## Build the control-plane tier (Kubernetes, etcd, kwok, Argo CD)
 ##@ Tests and checks
 .PHONY: test-unit test-integration test-manifests test-dags test-ci test-cluster lint
 test-unit: venv jars ## Unit tests only (no servers)
-	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+	@$(USE_CDS); $(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: setup ## Integration tests on real MinIO, PostgreSQL and Spark
-	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+	@$(USE_CDS); $(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
 test-manifests: venv manifest-tools ## Offline checks of every rendered manifest
 	$(VENV)/bin/pytest tests/manifests $(PYTEST_ARGS)
 
 test-dags: setup ## DAG import, structure and a real run against local MinIO and PostgreSQL
-	$(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
+	@$(USE_CDS); $(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
 
 test-cluster: venv manifest-tools airflow cluster-tools ## A real control plane + Argo CD's controller sync the stack from git
 	$(VENV)/bin/pytest tests/cluster $(PYTEST_ARGS)
