@@ -78,7 +78,10 @@ RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
 # SPARK_CDS_ARCHIVE names a file that exists, so a pod only maps it (read-only root
 # filesystem): no JVM ever writes it at runtime. Adds the archive's size (~200 MiB) to
 # the image. Built where Docker is: the images and e2e workflows on GitHub Actions.
-RUN mkdir /tmp/cds-build \
+# A dynamic archive sits on the JVM's default one (lib/server/classes.jsa); some Temurin
+# builds ship none, and -Xshare:dump writes it.
+RUN { test -f "$JAVA_HOME/lib/server/classes.jsa" || java -Xshare:dump; } \
+ && mkdir /tmp/cds-build \
  && HOME=/tmp/cds-build TMPDIR=/tmp/cds-build SPARK_LOCAL_DIRS=/tmp/cds-build/spark \
     python -m medallion.common.cds build /opt/medallion/cds/driver.jsa \
  && rm -rf /tmp/cds-build /tmp/hsperfdata_root
