@@ -19,6 +19,13 @@ PYTEST_ARGS ?=
 PG_PORT ?= 54329
 
 export MEDALLION_JARS_DIR ?= $(CURDIR)/.cache/jars
+# the driver JVM's class-data-sharing archive of this clone (`make cds`)
+CDS_DIR ?= $(CURDIR)/.cache/cds
+# Points the Spark JVMs a recipe starts at that archive, only when it exists (given a
+# missing path, every JVM would write it when it ends) and never over the caller's own.
+USE_CDS = if [[ -z "$${SPARK_CDS_ARCHIVE:-}" ]] \
+  && archive="$$($(PY) -m medallion.common.cds path $(CDS_DIR))"; then \
+  export SPARK_CDS_ARCHIVE="$$archive"; fi
 
 ##@ Quick start
 .PHONY: run
@@ -29,18 +36,19 @@ run: setup-run ## Run ingest → silver → gold → publish (SOURCE=synthetic f
 	  eval "$$pg_env"; \
 	  export ANALYTICS_DSN; echo "publishing to the local PostgreSQL at $$ANALYTICS_DSN (make stop ends it)"; \
 	fi; \
+	$(USE_CDS); \
 	$(if $(SOURCE),MARKET_SOURCE=$(SOURCE)) $(VENV)/bin/medallion run \
 	  $(if $(START),--start $(START)) $(if $(END),--end $(END)) --report reports/latest
 
 .PHONY: test
 test: setup ## Run the whole test suite (unit, integration on real servers, manifests, DAGs, the cluster tier and the fault suite alongside)
-	@tools/run-tests.sh $(PYTEST_ARGS)
+	@CDS_DIR=$(CDS_DIR) tools/run-tests.sh $(PYTEST_ARGS)
 
 ##@ Setup (each step is a no-op when already done)
-.PHONY: setup setup-run venv jars minio postgres chromium manifest-tools ci-tools airflow cluster-tools
+.PHONY: setup setup-run venv jars cds minio postgres chromium manifest-tools ci-tools airflow cluster-tools
 setup: setup-run minio postgres chromium manifest-tools ci-tools airflow cluster-tools ## Install everything the tests need
 
-setup-run: venv jars ## Install what `make run` needs (venv + Spark jar closure)
+setup-run: venv jars cds ## Install what `make run` needs (venv, Spark jar closure, the driver JVM's CDS archive)
 
 venv: $(VENV_STAMP) ## Create .venv with the pinned Python packages
 $(VENV_STAMP): apps/pyproject.toml
@@ -51,6 +59,12 @@ $(VENV_STAMP): apps/pyproject.toml
 
 jars: venv ## Fetch the pinned Spark/Delta/S3A jar closure from Maven into .cache/jars
 	@PYTHON=$(PY) tools/fetch-jars.sh
+
+# Only for this clone's JVM and jars (paths included), so built here, not downloaded; a
+# failed build leaves no archive and Spark starts without one.
+cds: venv jars ## Build the driver JVM's class-data-sharing archive into .cache/cds when missing or stale (~1.5 min once)
+	@archive="$$($(PY) -m medallion.common.cds ensure $(CDS_DIR))" && echo "cds: $$archive" \
+	  || echo "cds: WARNING: no class-data-sharing archive (above: why); Spark stages start without it" >&2
 
 minio: ## Build the pinned MinIO server from its Go module into .cache/bin
 	@tools/install-minio.sh
@@ -76,16 +90,16 @@ cluster-tools: ## Build the control-plane tier (Kubernetes, etcd, kwok, Argo CD)
 ##@ Tests and checks
 .PHONY: test-unit test-integration test-manifests test-dags test-ci test-cluster lint
 test-unit: venv jars ## Unit tests only (no servers)
-	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+	@$(USE_CDS); $(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: setup ## Integration tests on real MinIO, PostgreSQL and Spark
-	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+	@$(USE_CDS); $(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
 test-manifests: venv manifest-tools ## Offline checks of every rendered manifest
 	$(VENV)/bin/pytest tests/manifests $(PYTEST_ARGS)
 
 test-dags: setup ## DAG import, structure and a real run against local MinIO and PostgreSQL
-	$(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
+	@$(USE_CDS); $(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
 
 test-cluster: venv manifest-tools airflow cluster-tools ## A real control plane + Argo CD's controller sync the stack from git
 	$(VENV)/bin/pytest tests/cluster $(PYTEST_ARGS)

@@ -225,7 +225,11 @@ def spark():
     from medallion.common.spark import build_spark_session
 
     lake = Path(tempfile.mkdtemp(prefix="medallion-spark-"))
-    config = load_config({"LAKE_ROOT": str(lake), "SPARK_MASTER": "local[2]"})
+    settings = {"LAKE_ROOT": str(lake), "SPARK_MASTER": "local[2]"}
+    archive = os.environ.get("SPARK_CDS_ARCHIVE", "")
+    if archive and Path(archive).is_file():  # tools/run-tests.sh: this clone's, to map only
+        settings["SPARK_CDS_ARCHIVE"] = archive
+    config = load_config(settings)
     session = build_spark_session(config, app_name="medallion-tests")
     session.conf.set("spark.sql.shuffle.partitions", "2")
     yield session

@@ -10,10 +10,22 @@
 # printed when all are done, then one closing line for the runs.
 #
 #   tools/run-tests.sh [pytest args...]
+#   CDS_DIR=<dir>    where `make cds` put this clone's archive (default .cache/cds)
+#   PYTEST=<path>    the pytest each lane runs (default .venv/bin/pytest; tests/unit/tools
+#                    replace it to see what each lane is given)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The driver JVM's class-data-sharing archive of this clone (`make cds`, part of setup):
+# the many stage processes the tests start map it instead of loading Spark's classes
+# again. Only when it exists: with the variable set and no file, every test JVM would
+# write the same path when it ends, and a JVM that maps a half-written archive crashes.
+if [[ -z "${SPARK_CDS_ARCHIVE:-}" ]] \
+  && archive="$(.venv/bin/python -m medallion.common.cds path "${CDS_DIR:-.cache/cds}")"; then
+  export SPARK_CDS_ARCHIVE="$archive"
+  echo "run-tests: driver JVMs start from $archive"
+fi
 # --durations: each lane lists its slowest tests, to see where the suite's time goes
-pytest=(.venv/bin/pytest --durations=15)
+pytest=("${PYTEST:-.venv/bin/pytest}" --durations=15)
 # the tier's lane has minutes to spare; these integration tests ride in it
 tier_extra=(tests/integration/silver/test_prices_partitioning.py)
 tier_log="$(mktemp -t test-cluster.XXXXXX.log)"

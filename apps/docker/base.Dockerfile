@@ -54,8 +54,6 @@ RUN apt-get update \
 COPY --from=jre /opt/java/openjdk /opt/java/openjdk
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=jars /opt/medallion/jars /opt/medallion/jars
-RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
-    /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index /wheels/medallion-*.whl
 
 # Everything a pod writes goes to /tmp (an emptyDir when readOnlyRootFilesystem is set):
 # HOME (Ivy, Jupyter, pip), Spark's scratch space, matplotlib's cache, the JVM's perf data.
@@ -69,6 +67,25 @@ ENV JAVA_HOME=/opt/java/openjdk \
     SPARK_LOCAL_DIRS=/tmp/spark \
     MPLCONFIGDIR=/tmp/matplotlib \
     TZ=UTC
+RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
+    /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index /wheels/medallion-*.whl
+
+# The driver JVM's class-data-sharing archive: every stage pod starts a fresh driver JVM,
+# and mapping the classes a training run of the stages loaded saves 13-20% of a stage
+# (bench/README.md). A dynamic archive is valid only for the JVM and class path it was
+# written with, paths included, so it is built here, in this stage, by the builder
+# `make cds` runs too (medallion.common.cds: a tiny synthetic lake, nothing downloaded).
+# SPARK_CDS_ARCHIVE names a file that exists, so a pod only maps it (read-only root
+# filesystem): no JVM ever writes it at runtime. Adds the archive's size (~200 MiB) to
+# the image. Built where Docker is: the images and e2e workflows on GitHub Actions.
+# A dynamic archive sits on the JVM's default one (lib/server/classes.jsa); some Temurin
+# builds ship none, and -Xshare:dump writes it.
+RUN { test -f "$JAVA_HOME/lib/server/classes.jsa" || java -Xshare:dump; } \
+ && mkdir /tmp/cds-build \
+ && HOME=/tmp/cds-build TMPDIR=/tmp/cds-build SPARK_LOCAL_DIRS=/tmp/cds-build/spark \
+    python -m medallion.common.cds build /opt/medallion/cds/driver.jsa \
+ && rm -rf /tmp/cds-build /tmp/hsperfdata_root
+ENV SPARK_CDS_ARCHIVE=/opt/medallion/cds/driver.jsa
 WORKDIR /tmp
 USER 10001:10001
 ENTRYPOINT ["/usr/bin/tini", "--"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import shlex
 import subprocess
 import tomllib
 
@@ -124,8 +125,11 @@ def test_base_image_layers_and_runtime():
         for src in ("openjdk", "/opt/venv", "jars")
     ]
     assert order == sorted(order)
-    last_run = [i for i in final.instructions if i.keyword == "RUN"][-1].args
-    assert "from=wheel" in last_run and "--no-deps" in last_run
+    runs = [i.args for i in final.instructions if i.keyword == "RUN"]
+    wheel = next(n for n, r in enumerate(runs) if "from=wheel" in r)
+    assert "--no-deps" in runs[wheel]
+    # after the code only the class-data-sharing archive, which the code builds
+    assert all("medallion.common.cds build" in r for r in runs[wheel + 1 :])
     # the deps stage installs from pyproject before any code is copied into it
     deps = stages[0].instructions
     assert [i.args for i in deps if i.keyword == "COPY"] == ["apps/pyproject.toml ./"]
@@ -135,6 +139,45 @@ def test_base_image_layers_and_runtime():
     # tini as PID 1, builders left behind (no maven/JDK in the final stage)
     assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in base
     assert not any("mvn" in i.args or "maven" in i.args for i in final.instructions)
+
+
+def test_base_image_builds_the_cds_archive_with_the_builder_make_cds_runs():
+    """The image's driver JVMs map an archive built in the final stage, by the same
+    builder as `make cds`, with the image's own JVM and jars, at the path the image's
+    SPARK_CDS_ARCHIVE names (so a pod never writes one)."""
+    from medallion.common.cds import build_parser
+
+    _, stages = parse(text("base"))
+    final = stages[-1].instructions
+    builds = [
+        (n, i.args)
+        for n, i in enumerate(final)
+        if i.keyword == "RUN" and "medallion.common.cds" in i.args
+    ]
+    assert len(builds) == 1, "the final stage builds the archive once"
+    at, command = builds[0]
+    argv = shlex.split(command.split("-m medallion.common.cds", 1)[1].split("&&", 1)[0])
+    args = build_parser().parse_args(argv)
+    assert args.command == "build"
+
+    env = {}
+    for n, ins in enumerate(final):
+        if ins.keyword == "ENV":
+            for word in shlex.split(ins.args):
+                key, _, value = word.partition("=")
+                env[key] = (n, value)
+    assert env["SPARK_CDS_ARCHIVE"][1] == str(args.path), "SPARK_CDS_ARCHIVE names the built file"
+    assert args.path.is_absolute()
+    # pods mount an emptyDir at /tmp (readOnlyRootFilesystem), which would hide it
+    assert not str(args.path).startswith("/tmp/")
+    # the JVM and jars the pods run are the ones the builder trains with
+    for setting in ("JAVA_HOME", "MEDALLION_JARS_DIR", "PATH"):
+        assert env[setting][0] < at, f"ENV {setting} is set after the archive is built"
+    wheel = next(n for n, i in enumerate(final) if i.keyword == "RUN" and "from=wheel" in i.args)
+    assert wheel < at, "the builder is the medallion package: installed before it runs"
+    # ...and `make cds` runs the same builder
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "$(PY) -m medallion.common.cds ensure $(CDS_DIR)" in makefile
 
 
 @pytest.mark.parametrize("image", sorted(JOB_CLIS))

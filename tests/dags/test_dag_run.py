@@ -116,6 +116,10 @@ def _image_env(tmp: Path) -> dict[str, str]:
     }
     if os.environ.get("JAVA_HOME"):
         env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+    # the image's archive, built for its JVM and jars: here this clone's, if run-tests set it
+    archive = os.environ.get("SPARK_CDS_ARCHIVE", "")
+    if archive and Path(archive).is_file():
+        env["SPARK_CDS_ARCHIVE"] = archive
     return env
 
 

@@ -5,8 +5,9 @@ local PostgreSQL must still start off root, publish, and be stopped by `make sto
 cannot start, `make run` says why in one message (no traceback, no shell error).
 
 The clone reuses this checkout's caches so nothing is downloaded again: the venv
-(VENV=...; the clone's code comes first on PYTHONPATH) and the jar closure
-(MEDALLION_JARS_DIR).
+(VENV=...; the clone's code comes first on PYTHONPATH), the jar closure
+(MEDALLION_JARS_DIR) and the driver JVM's class-data-sharing archive (CDS_DIR=...: same
+JVM, venv and jars, so the same archive, not built again).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def make_run(repo: Path, port: int) -> subprocess.CompletedProcess:
             *WINDOW,
             f"PG_PORT={port}",
             f"VENV={REPO_ROOT / '.venv'}",
+            f"CDS_DIR={REPO_ROOT / '.cache/cds'}",
         ],
         cwd=repo,
         env=env,

@@ -1,18 +1,23 @@
-"""SPARK_CDS_ARCHIVE: the first run writes a class-data-sharing archive of the driver JVM,
-the next run maps it. Two real driver JVMs started the way the stages start them
-(build_spark_session), reading a real Delta table.
+"""The driver JVM's class-data-sharing archive (SPARK_CDS_ARCHIVE): the builder that
+`make cds` and the image build run (medallion.common.cds) trains a real driver JVM on the
+stages' code and writes the archive when that JVM ends; the next driver JVM, started the
+way the stages start it (build_spark_session), reads a real Delta table and maps it.
 
 The oracle is the JVM itself: the archive is in the second JVM's memory map
-(/proc/<pid>/maps), and Delta's classes (loaded from spark.jars by Spark's own class
-loader) are in the archive: their names are in it.
+(/proc/<pid>/maps), and classes the stages load from spark.jars by Spark's own class
+loader (Delta's, S3A's) are in the archive: their names are in it. A JVM that cannot use
+the archive says "Unable to use shared archive" and starts without it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 PROBE = """
@@ -33,8 +38,14 @@ print(json.dumps({"rows": rows, "maps": maps}))
 """
 
 
-def run_probe(lake: Path, archive: Path) -> dict:
-    env = {**os.environ, "SPARK_CDS_ARCHIVE": str(archive), "SPARK_MASTER": "local[1]"}
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without the archive tools/run-tests.sh may have set."""
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_CDS_ARCHIVE"}
+    return {**env, **extra}
+
+
+def run_probe(lake: Path, archive: Path, **extra: str) -> tuple[dict, str]:
+    env = clean_env(SPARK_CDS_ARCHIVE=str(archive), SPARK_MASTER="local[1]", **extra)
     proc = subprocess.run(  # noqa: S603 - fixed argv
         [sys.executable, "-c", PROBE, str(lake)],
         env=env,
@@ -43,19 +54,78 @@ def run_probe(lake: Path, archive: Path) -> dict:
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
 
 
-def test_the_first_run_writes_the_archive_and_the_next_one_maps_it(tmp_path):
-    archive = tmp_path / "spark-driver.jsa"
+def build(archive: Path, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-m", "medallion.common.cds", "build", str(archive)],
+        env=clean_env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
-    first = run_probe(tmp_path / "lake", archive)
-    assert first["rows"] == 10
-    assert archive.is_file(), "the first run should have written the archive when it ended"
-    assert str(archive) not in first["maps"]
+
+def test_the_builder_writes_an_archive_the_next_driver_jvm_maps(tmp_path):
+    archive = tmp_path / "cds" / "driver.jsa"
+
+    built = build(archive)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert built.stdout.strip() == str(archive)
+    assert sorted(p.name for p in archive.parent.iterdir()) == ["driver.jsa"]  # nothing partial
     content = archive.read_bytes()
     assert b"org/apache/spark/sql/delta/DeltaLog" in content, "Delta's classes were not archived"
+    assert b"org/apache/hadoop/fs/s3a/S3AFileSystem" in content, "S3A's classes were not archived"
 
-    second = run_probe(tmp_path / "lake2", archive)
-    assert second["rows"] == 10
-    assert str(archive) in second["maps"], "the second driver JVM did not map the archive"
+    probe, output = run_probe(tmp_path / "lake", archive)
+    assert probe["rows"] == 10
+    assert str(archive) in probe["maps"], "the next driver JVM did not map the archive"
+    assert "Unable to use shared archive" not in output
+
+    # The image's archive on a node whose file system lists Spark's jars in another order
+    # (Java expands the launcher's `jars/*` in directory order): still mapped.
+    spark_home = other_order_spark_home()
+    try:
+        probe, output = run_probe(tmp_path / "lake2", archive, SPARK_HOME=str(spark_home))
+    finally:
+        shutil.rmtree(spark_home)
+    assert probe["rows"] == 10
+    assert str(archive) in probe["maps"], "jars listed in another order: archive not mapped"
+    assert "Unable to use shared archive" not in output
+
+
+def other_order_spark_home() -> Path:
+    """A SPARK_HOME whose jars folder lists pyspark's jars (symlinks to the same files) in
+    another order than pyspark's own folder: on tmpfs, created in a shuffled order."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    fake = Path(tempfile.mkdtemp(prefix="medallion-cds-spark-home-", dir="/dev/shm"))
+    (fake / "bin").symlink_to(home / "bin")
+    (fake / "jars").mkdir()
+    names = os.listdir(home / "jars")
+    random.Random(13).shuffle(names)
+    for name in names:
+        (fake / "jars" / name).symlink_to(home / "jars" / name)
+    assert os.listdir(fake / "jars") != os.listdir(home / "jars"), "the same order: no test"
+    return fake
+
+
+def test_a_failed_build_leaves_the_previous_archive_and_nothing_partial(tmp_path):
+    """Spark starts, the training fails (no Delta classes behind the jar's name), the JVM
+    still writes its archive when it ends: that archive must never reach the path."""
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "delta-spark_2.13-0.0.0.jar").write_bytes(b"")
+    folder = tmp_path / "cds"
+    folder.mkdir()
+    archive = folder / "driver.jsa"
+    archive.write_bytes(b"the archive of an earlier build")
+
+    failed = build(archive, MEDALLION_JARS_DIR=str(jars))
+    assert failed.returncode == 1
+    assert "the training run failed" in failed.stderr
+    assert "Traceback" in failed.stderr, "the training's own error is shown"
+    assert archive.read_bytes() == b"the archive of an earlier build"
+    assert sorted(p.name for p in folder.iterdir()) == ["driver.jsa"]

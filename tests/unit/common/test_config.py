@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 
 from medallion.common.config import DEFAULT_WATCHLIST, ConfigError, load_config
@@ -72,5 +75,28 @@ def test_a_cds_archive_is_written_when_missing_and_used_when_present(tmp_path):
     assert driver_java_options(config).startswith(JVM_OPTIONS)
     assert f"-XX:ArchiveClassesAtExit={archive}" in driver_java_options(config)
     archive.write_bytes(b"archive")
-    assert driver_java_options(config) == f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive}"
+    mapped = driver_java_options(config)
+    assert mapped.startswith(f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive} ")
+    assert "ArchiveClassesAtExit" not in mapped
+    # a mismatched archive's one warning line goes to stderr, not to the stage's stdout
+    assert mapped.endswith("-Xlog:cds+dynamic=off -Xlog:cds+dynamic=warning:stderr")
     assert driver_java_options(load_config({"LAKE_ROOT": str(tmp_path)})) == JVM_OPTIONS
+
+
+def test_with_an_archive_spark_s_jars_come_first_in_name_order(tmp_path, monkeypatch):
+    """The archive records the class path in order: Spark's jars listed first by name make
+    it independent of the order a file system lists SPARK_HOME/jars in."""
+    import pyspark
+
+    from medallion.common.spark import spark_conf
+
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    archive = str(tmp_path / "spark.jsa")
+    conf = spark_conf(load_config({"LAKE_ROOT": str(tmp_path), "SPARK_CDS_ARCHIVE": archive}), "t")
+    first = conf["spark.driver.extraClassPath"].split(":")
+    jars = Path(pyspark.__file__).parent / "jars"
+    assert first == sorted(first)
+    assert first == [str(jars / n) for n in sorted(os.listdir(jars)) if n.endswith(".jar")]
+    assert "spark.driver.extraClassPath" not in spark_conf(
+        load_config({"LAKE_ROOT": str(tmp_path)}), "t"
+    )

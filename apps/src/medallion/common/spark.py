@@ -39,15 +39,33 @@ def jar_paths(jars_dir: str) -> list[str]:
 def driver_java_options(config: Config) -> str:
     """The driver JVM's options: with SPARK_CDS_ARCHIVE, start from a class-data-sharing
     archive of the classes an earlier run loaded (Spark, Delta, Hadoop: most of a fresh
-    JVM's start is loading and verifying them), or write that archive when this run ends.
-    An archive of another JVM or class path is ignored by the JVM with a warning."""
+    JVM's start is loading and verifying them), or write that archive when this run ends
+    (``medallion.common.cds`` builds it ahead of time). An archive of another JVM or class
+    path is ignored by the JVM with a one-line warning."""
     archive = config.spark_cds_archive
     if archive is None:
         return JVM_OPTIONS
     if Path(archive).is_file():
-        return f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive}"
+        # That warning ("[warning][cds,dynamic] Unable to use shared archive...") goes to
+        # stderr with the stage's logs instead of the JVM's default, stdout, where a
+        # stage's JSON result goes; -Xlog:cds=off would not silence it (another tag set).
+        return (
+            f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive} "
+            "-Xlog:cds+dynamic=off -Xlog:cds+dynamic=warning:stderr"
+        )
     # -Xlog:cds=off: writing the archive lists every class it skips (thousands of lines)
     return f"{JVM_OPTIONS} -XX:ArchiveClassesAtExit={archive} -Xlog:cds=off"
+
+
+def spark_home_jars() -> list[str]:
+    """Spark's own jars (SPARK_HOME/jars; pyspark's package folder without SPARK_HOME),
+    sorted by name."""
+    home = os.environ.get("SPARK_HOME")
+    if not home:
+        import pyspark
+
+        home = str(Path(pyspark.__file__).parent)
+    return sorted(str(p) for p in (Path(home) / "jars").glob("*.jar"))
 
 
 def spark_conf(config: Config, app_name: str) -> dict[str, str]:
@@ -78,6 +96,14 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.databricks.delta.retentionDurationCheck.enabled": "true",
     }
+    if config.spark_cds_archive is not None:
+        # A dynamic archive records the driver's class path, in order, up to the last
+        # entry it archived a class from, and the JVM ignores it when that part differs.
+        # Spark's launcher gives its jars as `jars/*`, which Java expands in directory
+        # order: another file system (an image unpacked on another node) may list them
+        # in another order. The same jars first, sorted, serve every class, so the
+        # archive only records that list; the `jars/*` after it is never read.
+        conf["spark.driver.extraClassPath"] = os.pathsep.join(spark_home_jars())
     if is_kubernetes(config.spark_master):
         # The driver's own pod (downward API) and the executor settings; read here, at
         # session start, since only a k8s:// master needs them.
