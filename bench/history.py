@@ -2,7 +2,8 @@
 
 Two lakes of one-minute bars of the same symbols: one with ``history_short`` trading days
 of history, one with ``history_long``. Each history is loaded by the real pipeline in runs
-of at most ``history_chunk_days`` days (ingest -> silver -> gold, not timed), then the
+of at most ``history_chunk_days`` trading days (one-minute bars reach back 30 calendar
+days from a run's end; ingest -> silver -> gold, not timed), then the
 weekly maintenance compacts it (OPTIMIZE, as the Sunday DAG does: the layout a load meets
 in production). Then ``repeats`` times, alternating which lake goes first, the next
 ``history_load_days`` trading days are loaded into each lake (ingest, silver, gold timed

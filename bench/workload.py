@@ -37,7 +37,9 @@ class Scale:
     history_short: int = 20
     history_long_loads: int = 250
     history_load_days: int = 5
-    history_chunk_days: int = 50  # the histories are loaded in runs of this many days
+    # the histories are loaded in runs of this many trading days: one-minute bars reach
+    # back 30 calendar days from a run's end (the Yahoo planner refuses more)
+    history_chunk_days: int = 20
 
     @property
     def bars(self) -> int:
@@ -60,7 +62,6 @@ SCALES = {
         history_symbols=8,
         history_short=5,
         history_long_loads=25,
-        history_chunk_days=25,
     ),
     # the harness test: every scenario, as little data as makes sense
     "tiny": Scale(
