@@ -1,7 +1,7 @@
 """History-independent loads: the same multi-day load on a short and on a long history.
 
 Two lakes of one-minute bars of the same symbols: one with ``history_short`` trading days
-of history, one with ``history_long``. Each history is loaded by the real pipeline in runs
+of history, one with ``history_long_loads``. Each history is loaded by the real pipeline in runs
 of at most ``history_chunk_days`` trading days (one-minute bars reach back 30 calendar
 days from a run's end; ingest -> silver -> gold, not timed), then the
 weekly maintenance compacts it (OPTIMIZE, as the Sunday DAG does: the layout a load meets
@@ -117,3 +117,60 @@ def run_history_loads(
             ),
         },
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Only this scenario: ``python -m bench.history --scale full`` (no PostgreSQL needed).
+    Its result goes into ``separate_runs.history_loads`` of the results file, next to the
+    last whole run's scenarios, with the load average it ran under."""
+    import argparse
+    import json
+    import os
+    import tempfile
+    import time
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from bench.measure import load_average
+    from bench.run import bench_config
+    from bench.workload import REPO_ROOT, SCALES, LatencyServer, symbols
+    from medallion.common.spark import build_spark_session
+
+    parser = argparse.ArgumentParser(prog="python -m bench.history", description=__doc__)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results.json"))
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+    env_base = {k: v for k, v in os.environ.items() if k == "MEDALLION_JARS_DIR"}
+    started_at, wall, load_at_start = datetime.now(UTC), time.perf_counter(), load_average()
+    with (
+        tempfile.TemporaryDirectory(prefix="medallion-history-") as work,
+        LatencyServer(args.latency_ms, scale.bars_per_day) as api,
+    ):
+
+        def config_for(name: str) -> Config:
+            watchlist = symbols(scale.history_symbols, prefix="H")
+            dsn = "postgresql://unused@127.0.0.1:1/unused"  # nothing is published
+            return bench_config(env_base, str(Path(work) / name), api.base_url, watchlist, 8, dsn)
+
+        spark = build_spark_session(config_for("lake"), "medallion-bench-history")
+        try:
+            result = run_history_loads(scale, spark, config_for, args.repeats or scale.repeats)
+        finally:
+            spark.stop()
+    result["scale"] = scale.name
+    result["started_at"] = started_at.isoformat(timespec="seconds")
+    result["wall_seconds"] = round(time.perf_counter() - wall, 1)
+    result["load_average_1_5_15"] = {"start": load_at_start, "end": load_average()}
+    out = Path(args.output)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results.setdefault("separate_runs", {})["history_loads"] = result
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(json.dumps(result["ratios"]), f"\nresults: {out} (separate_runs.history_loads)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
