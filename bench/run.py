@@ -14,6 +14,8 @@ Scenarios (one object each in bench/results.json):
   days of history, each against the naive full rebuild on the same bronze.
 * ``ingest``: payloads/s against the latency server at the configured concurrency
   (cold: the server generates each payload; warm: it answers from its cache).
+* ``scaleout``: the backfill's silver + gold on MinIO in local[1], local[2] and on a Spark
+  standalone cluster of one and of two one-core workers (bench/scaleout.py).
 
 Nothing here is asserted: the targets of the issue are reported as met / not met.
 """
@@ -63,6 +65,12 @@ class Servers:
             self.admin_dsn = self.pg.dsn()
         if lake == "minio":
             self.minio = servers.MinioServer.start(work / "minio")
+
+    def object_store(self) -> Any:
+        """The MinIO server: the lake's, or one started for a scenario that needs S3."""
+        if self.minio is None:
+            self.minio = self._servers.MinioServer.start(self.work / "minio")
+        return self.minio
 
     def database(self) -> str:
         """A fresh database on the server (the DSN the publisher gets)."""
@@ -315,6 +323,24 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 args.repeats or scale.repeats,
             )
 
+        # ---------------------------------------------------------------- scale-out
+        scaleout = None
+        if args.scaleout:
+            from bench.scaleout import run_scaleout
+
+            print("bench: scale-out, silver + gold in local and cluster modes ...", flush=True)
+            stage_env = bench_env(env_base, lake_root, api.base_url, watchlist, 8, dsn)
+            scaleout = run_scaleout(
+                spark,
+                servers.object_store(),
+                work / "bronze-mirror" if config.is_s3 else Path(lake_root),
+                work,
+                tl.backfill,
+                {**os.environ, **stage_env},
+                bars_in,
+                args.repeats or scale.repeats,
+            )
+
         # ---------------------------------------------------------------- incremental
         def incremental(label: str, interval: Interval, history: int) -> dict[str, Any]:
             memory.reset()
@@ -517,6 +543,12 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 15,
                 " s",
             ),
+            {
+                "target": "a standalone cluster gives the same silver and gold as local mode",
+                "value": None if scaleout is None else scaleout["same_tables"],
+                "limit": "equal",
+                "met": None if scaleout is None else scaleout["same_tables"],
+            },
             target(
                 "Spark driver peak RSS",
                 round(max_rss / GIB, 3) if max_rss else None,
@@ -548,14 +580,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             "scenarios": [
                 s
                 for s in (
-                    backfill,
-                    floor,
-                    repeats,
-                    incremental_scenario,
-                    history,
-                    ingest,
-                    make_run,
-                    daily,
+                    *(backfill, floor, repeats, scaleout),
+                    *(incremental_scenario, history, ingest, make_run, daily),
                 )
                 if s is not None
             ],
@@ -667,6 +693,10 @@ def format_table(results: dict[str, Any]) -> str:
             )
         if d.get("cds_archive_bytes"):
             lines.append(f"  class-data-sharing archive: {d['cds_archive_bytes'] / 2**20:.0f} MiB")
+    if "scaleout" in by_name:
+        from bench.scaleout import format_scaleout
+
+        lines += format_scaleout(by_name["scaleout"])
     mem = results["driver_memory_peak"]
     lines.append(
         f"  driver memory: backfill peak RSS {gib(b['driver_memory']['rss_peak_bytes'])}"
@@ -726,10 +756,16 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the daily scenario with a class-data-sharing archive (default on)",
     )
     parser.add_argument(
+        "--scaleout",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the scale-out scenario, local vs standalone-cluster modes (default on)",
+    )
+    parser.add_argument(
         "--history",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="run the history_loads scenario (default on; ~6 min at full scale)",
+        help="run the history_loads scenario (default on; ~12 min at full scale)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(
