@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from bench.measure import load_average
+    from bench.measure import load_average, save_separate_run
     from bench.run import bench_config
     from bench.workload import REPO_ROOT, SCALES, LatencyServer, symbols
     from medallion.common.spark import build_spark_session
@@ -164,11 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     result["started_at"] = started_at.isoformat(timespec="seconds")
     result["wall_seconds"] = round(time.perf_counter() - wall, 1)
     result["load_average_1_5_15"] = {"start": load_at_start, "end": load_average()}
-    out = Path(args.output)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results.setdefault("separate_runs", {})["history_loads"] = result
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(json.dumps(result["ratios"]), f"\nresults: {out} (separate_runs.history_loads)")
+    save_separate_run(Path(args.output), "history_loads", result)
+    print(json.dumps(result["ratios"]), f"\nresults: {args.output} (separate_runs.history_loads)")
     return 0
 
 

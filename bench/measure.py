@@ -191,3 +191,13 @@ def timed_process(
     if proc.returncode != 0:
         raise RuntimeError(f"{what} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return seconds, proc.stdout
+
+
+def save_separate_run(path: Path, name: str, result: dict[str, Any]) -> None:
+    """Put ``result`` (one scenario run on its own) under ``separate_runs.<name>`` of the
+    results file, next to the last whole run's scenarios (a whole run rewrites the file)."""
+    import json
+
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault("separate_runs", {})[name] = result
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.measure import load_average, ratio, spread, timed_process
+from bench.measure import load_average, ratio, save_separate_run, spread, timed_process
 from bench.workload import REPO_ROOT
 from medallion.common.config import load_config
 from medallion.common.intervals import Interval
@@ -411,7 +411,8 @@ def format_scaleout(s: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- standalone
 def main(argv: list[str] | None = None) -> int:
     """Only this scenario: the backfill's bronze from one ingest over real HTTP (no Spark),
-    then the four modes. Writes its JSON (default bench/scaleout-results.json)."""
+    then the four modes. Its result goes under ``separate_runs.scaleout`` of the results
+    file (default bench/results.json)."""
     from bench.run import bench_env
     from bench.workload import SCALES, LatencyServer, symbols, timeline
     from medallion.common.spark import build_spark_session
@@ -421,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--repeats", type=int, default=None, help="default: the scale's")
     parser.add_argument("--work-dir", help="scratch directory (default: a temp dir)")
-    parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "scaleout-results.json"))
+    parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results.json"))
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     tl = timeline(scale)
@@ -463,9 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
     result["scale"] = scale.describe()
-    Path(args.output).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    save_separate_run(Path(args.output), "scaleout", result)
     print("\n".join(format_scaleout(result)))
-    print(f"\nresults: {args.output}")
+    print(f"\nresults: {args.output} (separate_runs.scaleout)")
     return 0
 
 
