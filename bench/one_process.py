@@ -1,8 +1,8 @@
 """The four stages in one process with one Spark session (the shape of `make run`),
 without the run's report: ``python -m bench.one_process --start D --end E``.
 
-Prints one JSON line: seconds per stage and for the Spark session's start, and the rows
-each stage wrote. The daily
+Prints one JSON line: seconds per stage and for the Spark session's start, the rows
+each stage wrote and the driver JVM's peak memory. The daily
 scenario (bench/daily.py) times this process against the same stages run as separate
 processes, the way the pods run them.
 """
@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from bench.measure import timed_process
+from bench.measure import JvmMemory, timed_process
 from medallion.common.config import load_config
 from medallion.common.intervals import add_interval_arguments, interval_from_args
 
@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     timed("transform", lambda: run_transform(config, interval, spark=spark))
     timed("aggregate", lambda: run_aggregate(config, interval, spark=spark))
     timed("publish", lambda: run_publish(config, interval, spark=spark))
+    memory = JvmMemory(spark).peak()  # the driver JVM's peak since it started
     spark.stop()
-    print(json.dumps({"seconds": seconds, "rows_out": rows_out}), flush=True)
+    printed = {"seconds": seconds, "rows_out": rows_out, "driver_memory": memory}
+    print(json.dumps(printed), flush=True)
     return 0
 
 
