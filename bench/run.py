@@ -218,7 +218,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     try:
         dsn = servers.database()
         if servers.minio is not None:
-            client = _s3_client(servers.minio)
+            from bench.scaleout import s3_client
+
+            client = s3_client(servers.minio)
             client.create_bucket(Bucket="bench")
             env_base.update(
                 {
@@ -595,18 +597,6 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         servers.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _s3_client(minio: Any) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=minio.endpoint,
-        aws_access_key_id=minio.access_key,
-        aws_secret_access_key=minio.secret_key,
-        region_name="us-east-1",
-    )
 
 
 def _bronze_bytes(lake: Path) -> int:

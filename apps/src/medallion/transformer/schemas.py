@@ -173,43 +173,32 @@ BAR_SCHEMA = StructType(
 
 # silver/prices' partition column: the first day of the trade date's month
 TRADE_MONTH = "trunc(trade_date, 'MM')"
-PRICES_REQUIRED = (
-    "symbol",
-    "`interval`",
-    "ts",
-    "trade_date",
-    "trade_month",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "source_object",
+
+_PRICES_SCHEMA = StructType(
+    [
+        StructField("symbol", _S, False),
+        StructField("interval", _S, False),
+        StructField("ts", TimestampType(), False),
+        StructField("trade_date", DateType(), False),
+        StructField("trade_month", DateType(), False),
+        StructField("open", DoubleType(), False),
+        StructField("high", DoubleType(), False),
+        StructField("low", DoubleType(), False),
+        StructField("close", DoubleType(), False),
+        StructField("adj_close", DoubleType()),
+        StructField("volume", LongType(), False),
+        StructField("currency", _S),
+        StructField("exchange_tz", _S),
+        StructField("source", _S),
+        StructField("source_object", _S, False),
+        StructField("ingest_run", _S),
+        StructField("ingested_at", TimestampType()),
+    ]
 )
 
 PRICES = TableSpec(
     name="silver/prices",
-    schema=StructType(
-        [
-            StructField("symbol", _S, False),
-            StructField("interval", _S, False),
-            StructField("ts", TimestampType(), False),
-            StructField("trade_date", DateType(), False),
-            StructField("trade_month", DateType(), False),
-            StructField("open", DoubleType(), False),
-            StructField("high", DoubleType(), False),
-            StructField("low", DoubleType(), False),
-            StructField("close", DoubleType(), False),
-            StructField("adj_close", DoubleType()),
-            StructField("volume", LongType(), False),
-            StructField("currency", _S),
-            StructField("exchange_tz", _S),
-            StructField("source", _S),
-            StructField("source_object", _S, False),
-            StructField("ingest_run", _S),
-            StructField("ingested_at", TimestampType()),
-        ]
-    ),
+    schema=_PRICES_SCHEMA,
     constraints={
         "prices_positive": "open > 0 AND high > 0 AND low > 0 AND close > 0",
         "adj_close_positive": "adj_close IS NULL OR adj_close > 0",
@@ -220,7 +209,9 @@ PRICES = TableSpec(
         # NOT NULL in the schema already says this for a table created from the spec; a
         # table migrated to the partitioning lost it (Delta makes a rewritten schema
         # nullable), so the constraint keeps the guarantee on every table
-        "required_columns": " AND ".join(f"{c} IS NOT NULL" for c in PRICES_REQUIRED),
+        "required_columns": " AND ".join(
+            f"`{f.name}` IS NOT NULL" for f in _PRICES_SCHEMA.fields if not f.nullable
+        ),
     },
     # The aggregator reads what changed since its last run from the Change Data Feed.
     properties={"delta.enableChangeDataFeed": "true"},
