@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -130,14 +131,14 @@ def main(argv: list[str] | None = None) -> int:
             def new_database() -> str:
                 import psycopg
 
-                name = f"large_{next(count)}"
+                name = f"large_{next(count)}_{secrets.token_hex(4)}"
                 with psycopg.connect(pg.dsn(), autocommit=True) as conn:
                     conn.execute(f'CREATE DATABASE "{name}"')
                 return pg.dsn(name)
 
             result = run_large(work, env_for, new_database, args.symbols, tuple(args.days))
     finally:
-        pg.stop()
+        pg.discard()
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
     result["started_at"] = started_at.isoformat(timespec="seconds")

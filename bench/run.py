@@ -85,7 +85,7 @@ class Servers:
         if self.minio is not None:
             self.minio.stop()
         if self.pg is not None:
-            self.pg.stop()
+            self.pg.discard()
 
 
 def postgres_version(dsn: str) -> str:

@@ -183,7 +183,7 @@ def _postgres_instance() -> Iterator[PgServer]:
     try:
         yield PgServer("127.0.0.1", server.port, "postgres", "", "postgres")
     finally:
-        server.stop()
+        server.discard()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -390,6 +390,20 @@ class PostgresServer:
             stop_postgres(self.pgdata)
             self.pid = None
 
+    def discard(self) -> None:
+        """Stop and delete the cluster's files, for a throwaway server (tests, benchmarks).
+
+        The files may live outside data_dir (see _cluster_home). Left behind, they outlive
+        data_dir, and a later run whose data_dir has the same path (pytest numbers its
+        folders) would start on the old cluster and find its databases already there.
+        """
+        self.stop()
+        if self.pgdata is not None:
+            home = self.pgdata.parent
+            shutil.rmtree(home, ignore_errors=True)
+            if home != self.data_dir:
+                (self.data_dir / "cluster").unlink(missing_ok=True)
+
 
 def stop_postgres(pgdata: Path) -> None:
     """`pg_ctl stop -m fast`: end sessions, checkpoint, exit; waits until it has."""

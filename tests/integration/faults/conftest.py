@@ -116,7 +116,7 @@ def fault_servers() -> Iterator[FaultServers]:
         yield suite
     finally:
         suite.minio.stop()
-        suite.pg.stop(fast=True)
+        suite.pg.discard()
         shutil.rmtree(minio_dir, ignore_errors=True)
         shutil.rmtree(pg_dir, ignore_errors=True)
 
