@@ -33,8 +33,9 @@ spark.range(10).write.format("delta").mode("overwrite").save(table)
 rows = spark.read.format("delta").load(table).count()
 pid = int(spark._jvm.java.lang.ProcessHandle.current().pid())
 maps = Path(f"/proc/{pid}/maps").read_text()
+args = list(spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
 spark.stop()
-print(json.dumps({"rows": rows, "maps": maps}))
+print(json.dumps({"rows": rows, "maps": maps, "jvm_args": [str(a) for a in args]}))
 """
 
 
@@ -82,6 +83,9 @@ def test_the_builder_writes_an_archive_the_next_driver_jvm_maps(tmp_path):
     assert probe["rows"] == 10
     assert str(archive) in probe["maps"], "the next driver JVM did not map the archive"
     assert "Unable to use shared archive" not in output
+    # the driver's compiler settings (DRIVER_JVM_OPTIONS) reach the JVM the stages start
+    assert "-XX:TieredStopAtLevel=1" in probe["jvm_args"], probe["jvm_args"]
+    assert "CodeCache is full" not in output
 
     # The image's archive on a node whose file system lists Spark's jars in another order
     # (Java expands the launcher's `jars/*` in directory order): still mapped.

@@ -68,19 +68,33 @@ def test_secrets_never_appear_in_the_repr():
 
 
 def test_a_cds_archive_is_written_when_missing_and_used_when_present(tmp_path):
-    from medallion.common.spark import JVM_OPTIONS, driver_java_options
+    from medallion.common.spark import DRIVER_JVM_OPTIONS, driver_java_options
 
     archive = tmp_path / "spark.jsa"
     config = load_config({"LAKE_ROOT": str(tmp_path), "SPARK_CDS_ARCHIVE": str(archive)})
-    assert driver_java_options(config).startswith(JVM_OPTIONS)
+    assert driver_java_options(config).startswith(DRIVER_JVM_OPTIONS)
     assert f"-XX:ArchiveClassesAtExit={archive}" in driver_java_options(config)
     archive.write_bytes(b"archive")
     mapped = driver_java_options(config)
-    assert mapped.startswith(f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive} ")
+    assert mapped.startswith(f"{DRIVER_JVM_OPTIONS} -XX:SharedArchiveFile={archive} ")
     assert "ArchiveClassesAtExit" not in mapped
     # a mismatched archive's one warning line goes to stderr, not to the stage's stdout
     assert mapped.endswith("-Xlog:cds+dynamic=off -Xlog:cds+dynamic=warning:stderr")
-    assert driver_java_options(load_config({"LAKE_ROOT": str(tmp_path)})) == JVM_OPTIONS
+    assert driver_java_options(load_config({"LAKE_ROOT": str(tmp_path)})) == DRIVER_JVM_OPTIONS
+
+
+def test_the_driver_compiles_with_c1_only_and_a_code_cache_spark_does_not_fill(tmp_path):
+    """Short runs on few cores: C1 only (see DRIVER_JVM_OPTIONS). Its default 48 MiB code
+    cache fills with Spark's generated classes and then the JIT stops compiling."""
+    from medallion.common.spark import JVM_OPTIONS, spark_conf
+
+    conf = spark_conf(load_config({"LAKE_ROOT": str(tmp_path)}), "t")
+    driver = conf["spark.driver.extraJavaOptions"].split()
+    assert "-XX:TieredStopAtLevel=1" in driver
+    cache = next(o for o in driver if o.startswith("-XX:ReservedCodeCacheSize="))
+    assert cache.endswith("m") and int(cache.split("=")[1][:-1]) >= 240
+    # executors of a cluster run long tasks: they keep the JVM's default compilers
+    assert conf["spark.executor.extraJavaOptions"] == JVM_OPTIONS
 
 
 def test_with_an_archive_spark_s_jars_come_first_in_name_order(tmp_path, monkeypatch):

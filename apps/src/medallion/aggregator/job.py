@@ -61,7 +61,9 @@ from medallion.common.delta import (
     read_changes,
     read_snapshot,
     table_id,
+    table_is_empty,
     table_properties,
+    version_and_emptiness,
 )
 from medallion.common.intervals import Interval
 from medallion.common.lease import fence, writer_lease
@@ -155,6 +157,8 @@ ACTIONS_TABLE = "silver/corporate_actions"
 
 
 def _states(spark: SparkSession, path: str) -> dict[str, tuple[str, int]]:
+    if table_is_empty(spark, path):  # a first run: the log says so, no Spark job
+        return {}
     return {
         r["source_table"]: (r["source_table_id"], int(r["source_version"]))
         for r in read_snapshot(spark, path).collect()
@@ -275,7 +279,9 @@ def run_aggregate(
         silver_id = table_id(spark, silver_path)
         # the transformer owns (and creates) silver/corporate_actions; none yet = no actions
         has_actions = is_delta_table(spark, actions_path)
-        actions_version = latest_version(spark, actions_path) if has_actions else None
+        actions_version, no_actions = (
+            version_and_emptiness(spark, actions_path) if has_actions else (None, True)
+        )
         actions_id = table_id(spark, actions_path) if has_actions else None
         states = _states(spark, state_path)
         state = states.get(PRICES_TABLE)
@@ -294,9 +300,11 @@ def run_aggregate(
         ):
             logger.info("gold is up to date with silver version %d", version)
             return result
-        restated = changed_actions(
-            spark, actions_path, states.get(ACTIONS_TABLE), actions_id, actions_version
-        )
+        restated: dict[str, list[str]] = {}
+        if not (no_actions and states.get(ACTIONS_TABLE) is None):  # else nothing to read
+            restated = changed_actions(
+                spark, actions_path, states.get(ACTIONS_TABLE), actions_id, actions_version
+            )
         if state == (silver_id, version) and not (full_refresh or migrate):
             days = spark.createDataFrame([], "symbol string, trade_date date")
             result.mode = "incremental"
@@ -306,17 +314,19 @@ def run_aggregate(
             )
         if migrate:
             result.mode = "migrate"
+        # No corporate action at this version: an empty local frame, so the optimizer
+        # drops the joins with it (and no Spark job reads the empty table).
         actions = (
             read_snapshot(spark, actions_path, actions_version)
-            if has_actions
+            if not no_actions
             else spark.createDataFrame([], CORPORATE_ACTIONS.schema)
         )
         snapshot = read_snapshot(spark, silver_path, version)
         days = days.where(F.col("symbol").isNotNull() & F.col("trade_date").isNotNull())
-        starts_rows = days.groupBy("symbol").agg(F.min("trade_date").alias("start")).collect()
+        counted = _first_day_and_days(days)
         # symbols recomputed from their first day: actions changed, or an affected day
         # precedes one of their dividends
-        last_dividend = {
+        last_dividend = {} if no_actions else {
             r["symbol"]: r["last"]
             for r in actions.where("kind = 'dividend'")
             .groupBy("symbol")
@@ -325,18 +335,14 @@ def run_aggregate(
         }
         whole = set(restated) | {
             r["symbol"]
-            for r in starts_rows
+            for r in counted
             if r["symbol"] in last_dividend and r["start"] < last_dividend[r["symbol"]]
         }
         if whole and result.mode != "full" and result.mode != "migrate":
             days = days.unionByName(
                 snapshot.where(F.col("symbol").isin(sorted(whole))).select("symbol", "trade_date")
             ).distinct()
-        counted = (
-            days.groupBy("symbol")
-            .agg(F.min("trade_date").alias("start"), F.count("*").alias("n"))
-            .collect()
-        )
+            counted = _first_day_and_days(days)
         result.symbols = len(counted)
         result.rows_in = sum(int(r["n"]) for r in counted)
         if counted:
@@ -398,6 +404,17 @@ def run_aggregate(
         log_summary(logger, STAGE, **result.summary())
         if own:
             spark.stop()
+
+
+def _first_day_and_days(days: DataFrame) -> list:
+    """Per symbol of ``days``: its first day (``start``) and how many days (``n``)."""
+    from pyspark.sql import functions as F
+
+    return (
+        days.groupBy("symbol")
+        .agg(F.min("trade_date").alias("start"), F.count("*").alias("n"))
+        .collect()
+    )
 
 
 def rewrite_gold(spark: SparkSession, path: str, rows: DataFrame) -> int:
