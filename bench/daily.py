@@ -3,6 +3,8 @@
 * ``make_run``: `medallion run` of the synthetic source's default watchlist over 400
   days (what `make run SOURCE=synthetic` does; the tiny scale: 20), in a fresh lake:
   its pipeline time (the four stages, as the run prints it) and the process's wall time.
+  Like `make run`, it starts its driver from the clone's class-data-sharing archive
+  (`make cds`) when there is one and ``cds`` is on; the result names the archive.
 * ``daily``: one more trading day on top of that year of history, run ``repeats``
   times in each of two shapes, interleaved: every stage as its own process
   (`medallion <stage> --start D --end D+1`, as the pods run them) and the four stages
@@ -89,13 +91,25 @@ def run_make_run(env: dict[str, str], report_dir: Path, history_days: int) -> di
 
 
 def run_daily(
-    work: Path, env_base: dict[str, str], dsn: str, history_days: int, repeats: int, cds: bool
+    work: Path,
+    env_base: dict[str, str],
+    dsn: str,
+    history_days: int,
+    repeats: int,
+    cds: bool,
+    clone_archive: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the make_run scenario, the daily scenario)."""
+    """(the make_run scenario, the daily scenario). ``clone_archive``: the archive `make
+    run` starts its driver from (the clone's, from `make cds`), if there is one."""
     lake = work / "daily-lake"
     env = _env(env_base, lake, dsn)
     report = work / "daily-report"
-    make_run = {"name": "make_run", **run_make_run(env, report, history_days)}
+    make_run_env = {**env, "SPARK_CDS_ARCHIVE": str(clone_archive)} if clone_archive else env
+    make_run = {
+        "name": "make_run",
+        **run_make_run(make_run_env, report, history_days),
+        "cds_archive": str(clone_archive) if clone_archive else None,
+    }
 
     shapes = ["separate_processes", "one_process"]
     env_of = {"separate_processes": env, "one_process": env}

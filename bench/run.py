@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bench.measure import JvmMemory, Stopwatch, load_average, machine_facts, ratio
 from bench.workload import REPO_ROOT, SCALES, LatencyServer, Scale, symbols, timeline
+from medallion.common.cds import current as cds_current
 from medallion.common.config import Config, load_config
 from medallion.common.intervals import Interval
 
@@ -463,6 +464,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             scale.daily_history_days,
             args.repeats or scale.repeats,
             args.cds,
+            # `make run` starts from the clone's archive when `make cds` built one
+            cds_current(REPO_ROOT / ".cache" / "cds") if args.cds else None,
         )
 
         # ---------------------------------------------------------------- summary

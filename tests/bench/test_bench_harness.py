@@ -127,6 +127,7 @@ def test_tiny_scale_writes_every_scenario_and_ratio(tmp_path: Path, postgres_ser
     make_run = scenarios["make_run"]
     assert make_run["symbols"] == 5 and make_run["layers"]["gold daily"] > 0
     assert _positive(make_run["seconds"]["pipeline"])
+    assert make_run["cds_archive"] is None  # --no-cds: `make run` without the clone's archive
     daily = scenarios["daily"]
     assert set(daily["seconds"]) == {"separate_processes", "one_process"}
     for shape, figures in daily["seconds"].items():
