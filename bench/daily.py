@@ -37,7 +37,8 @@ MEDALLION = Path(sys.executable).with_name("medallion")
 
 
 def _env(base: dict[str, str], lake: Path, dsn: str, **extra: str) -> dict[str, str]:
-    # SPARK_CDS_ARCHIVE (tools/run-tests.sh sets it): only the _cds shape runs with one
+    # SPARK_CDS_ARCHIVE of this process (tools/run-tests.sh sets it) is left out: a shape
+    # gets one only from `base` (bench.run --archive), or as `make run` or the _cds shape
     keep = {
         k: v
         for k, v in os.environ.items()
@@ -108,7 +109,7 @@ def run_daily(
     make_run = {
         "name": "make_run",
         **run_make_run(make_run_env, report, history_days),
-        "cds_archive": str(clone_archive) if clone_archive else None,
+        "cds_archive": make_run_env.get("SPARK_CDS_ARCHIVE"),
     }
 
     shapes = ["separate_processes", "one_process"]

@@ -158,6 +158,13 @@ def bench_env(
     }
 
 
+def outer_env() -> dict[str, str]:
+    """This process's environment for a stage process, without SPARK_CDS_ARCHIVE (tools/
+    run-tests.sh sets it): a driver starts from an archive only when the run says so
+    (``--archive``, or the daily scenario's own shapes)."""
+    return {k: v for k, v in os.environ.items() if k != "SPARK_CDS_ARCHIVE"}
+
+
 def bench_config(*args: Any) -> Config:
     return load_config(bench_env(*args))
 
@@ -207,6 +214,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     started_at = datetime.now(UTC)
     wall = time.perf_counter()
     env_base = {k: v for k, v in os.environ.items() if k in ("MEDALLION_JARS_DIR", "SPARK_MASTER")}
+    if args.archive:
+        env_base["SPARK_CDS_ARCHIVE"] = str(Path(args.archive).absolute())
     print(
         f"bench: scale {scale.name} ({scale.symbols} symbols x {scale.days} days x "
         f"{scale.bars_per_day} bars = {scale.bars:,} bars), work dir {work}",
@@ -308,7 +317,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 base = bench_env(
                     env_base, lake_root, api.base_url, watchlist, args.concurrency, db
                 )
-                return {**os.environ, **base}
+                return {**outer_env(), **base}
 
             def duckdb_run(files: list[str], database: str) -> float:
                 result, connection = run_duckdb(files, watchlist, database, args.duckdb_threads)
@@ -339,7 +348,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 work / "bronze-mirror" if config.is_s3 else Path(lake_root),
                 work,
                 tl.backfill,
-                {**os.environ, **stage_env},
+                {**outer_env(), **stage_env},
                 bars_in,
                 args.repeats or scale.repeats,
             )
@@ -459,7 +468,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         print("bench: make run and the daily run, as separate processes and in one ...", flush=True)
         make_run, daily = run_daily(
             work,
-            {k: v for k, v in env_base.items() if k == "MEDALLION_JARS_DIR"},
+            {k: v for k, v in env_base.items() if k in ("MEDALLION_JARS_DIR", "SPARK_CDS_ARCHIVE")},
             servers.database(),
             scale.daily_history_days,
             args.repeats or scale.repeats,
@@ -577,6 +586,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 "http_concurrency": args.concurrency,
                 "spark_master": config.spark_master,
                 "duckdb_threads": args.duckdb_threads or "default (cores)",
+                "every_driver_from_archive": env_base.get("SPARK_CDS_ARCHIVE"),
                 "memory_method": "VmHWM of the driver JVM (/proc/<pid>/status, peak reset per "
                 "scenario via clear_refs) + JVM heap pools' peak usage "
                 "(MemoryPoolMXBean over py4j)",
@@ -747,6 +757,13 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also run the daily scenario with a class-data-sharing archive (default on)",
+    )
+    parser.add_argument(
+        "--archive",
+        metavar="PATH",
+        help="start every driver JVM of the run from this existing class-data-sharing "
+        "archive (the harness test passes the clone's, to run faster); figures are then not "
+        "comparable with a run without it",
     )
     parser.add_argument(
         "--scaleout",
