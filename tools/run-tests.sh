@@ -3,10 +3,11 @@
 # spends most of its time waiting for Argo CD and the API server, and the fault-injection
 # suite (tests/integration/faults) for leases to expire, stalled requests to time out and
 # servers to restart: both run alongside the rest instead of after it, each on servers of
-# its own. The Spark standalone-cluster test (tests/integration/scaleout) and the JVM
-# start test (tests/integration/jvm) ride in the fault suite's lane, using its idle time;
-# the benchmark harness (tests/bench) and the silver partitioning tests ride in the
-# control-plane tier's lane, which is done minutes before the others. Their output is
+# its own. The Spark standalone-cluster test (tests/integration/scaleout), the JVM start
+# test (tests/integration/jvm) and the gold restatement test ride in the fault suite's
+# lane, using its idle time; the benchmark harness (tests/bench), the silver partitioning
+# tests and `make run` from a fresh clone ride in the control-plane tier's lane. What
+# rides where evens out the lanes' ends (each ran ~18-20 min on 2 cores). Their output is
 # printed when all are done, then one closing line for the runs.
 #
 #   tools/run-tests.sh [pytest args...]
@@ -26,8 +27,10 @@ if [[ -z "${SPARK_CDS_ARCHIVE:-}" ]] \
 fi
 # --durations: each lane lists its slowest tests, to see where the suite's time goes
 pytest=("${PYTEST:-.venv/bin/pytest}" --durations=15)
-# the tier's lane has minutes to spare; these integration tests ride in it
-tier_extra=(tests/integration/silver/test_prices_partitioning.py)
+# integration tests that ride in the other two lanes (the rest lane ignores them)
+tier_extra=(tests/integration/silver/test_prices_partitioning.py
+  tests/integration/test_make_run_fresh_clone.py)
+faults_extra=(tests/integration/test_gold_restatement.py)
 tier_log="$(mktemp -t test-cluster.XXXXXX.log)"
 faults_log="$(mktemp -t test-faults.XXXXXX.log)"
 rest_log="$(mktemp -t test-rest.XXXXXX.log)"
@@ -35,12 +38,12 @@ trap 'rm -f "$tier_log" "$faults_log" "$rest_log"' EXIT
 
 "${pytest[@]}" tests/cluster tests/bench "${tier_extra[@]}" "$@" >"$tier_log" 2>&1 &
 tier=$!
-"${pytest[@]}" tests/integration/faults tests/integration/scaleout tests/integration/jvm "$@" \
-  >"$faults_log" 2>&1 &
+"${pytest[@]}" tests/integration/faults tests/integration/scaleout tests/integration/jvm \
+  "${faults_extra[@]}" "$@" >"$faults_log" 2>&1 &
 faults=$!
 "${pytest[@]}" tests --ignore=tests/cluster --ignore=tests/integration/faults \
   --ignore=tests/integration/scaleout --ignore=tests/integration/jvm --ignore=tests/bench \
-  "${tier_extra[@]/#/--ignore=}" "$@" \
+  "${tier_extra[@]/#/--ignore=}" "${faults_extra[@]/#/--ignore=}" "$@" \
   | tee "$rest_log"
 rest=${PIPESTATUS[0]}
 wait "$faults"
