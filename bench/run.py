@@ -768,8 +768,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scaleout",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the scale-out scenario, local vs standalone-cluster modes (default on)",
+        default=False,
+        # at full scale its 3 rounds of four modes took 21 min: with it, the whole run would
+        # take about 52 (bench/README.md), past the 45 `make bench SCALE=full` must stay under
+        help="also run the scale-out scenario, local vs standalone-cluster modes (default "
+        "off: ~21 min at full scale; or run it alone: python -m bench.scaleout)",
     )
     parser.add_argument(
         "--history",

@@ -97,20 +97,24 @@ def test_the_driver_compiles_with_c1_only_and_a_code_cache_spark_does_not_fill(t
     assert conf["spark.executor.extraJavaOptions"] == JVM_OPTIONS
 
 
-def test_with_an_archive_spark_s_jars_come_first_in_name_order(tmp_path, monkeypatch):
+def test_spark_s_jars_then_the_closure_are_the_class_path_in_name_order(tmp_path, monkeypatch):
     """The archive records the class path in order: Spark's jars listed first by name make
-    it independent of the order a file system lists SPARK_HOME/jars in."""
+    it independent of the order a file system lists SPARK_HOME/jars in. The closure follows
+    (Spark's classes win where both hold one) and is not in spark.jars, which Spark would
+    copy into every application's temporary folder."""
     import pyspark
 
-    from medallion.common.spark import spark_conf
+    from medallion.common.spark import jar_paths, spark_conf
 
     monkeypatch.delenv("SPARK_HOME", raising=False)
-    archive = str(tmp_path / "spark.jsa")
-    conf = spark_conf(load_config({"LAKE_ROOT": str(tmp_path), "SPARK_CDS_ARCHIVE": archive}), "t")
-    first = conf["spark.driver.extraClassPath"].split(":")
     jars = Path(pyspark.__file__).parent / "jars"
-    assert first == sorted(first)
-    assert first == [str(jars / n) for n in sorted(os.listdir(jars)) if n.endswith(".jar")]
-    assert "spark.driver.extraClassPath" not in spark_conf(
-        load_config({"LAKE_ROOT": str(tmp_path)}), "t"
-    )
+    spark_own = [str(jars / n) for n in sorted(os.listdir(jars)) if n.endswith(".jar")]
+    for env in ({}, {"SPARK_CDS_ARCHIVE": str(tmp_path / "spark.jsa")}):
+        config = load_config({"LAKE_ROOT": str(tmp_path), **env})
+        conf = spark_conf(config, "t")
+        entries = conf["spark.driver.extraClassPath"].split(":")
+        assert entries == spark_own + sorted(jar_paths(config.jars_dir)), env
+        assert any("delta-spark" in e for e in entries[len(spark_own):])
+        assert conf["spark.executor.extraClassPath"] == conf["spark.driver.extraClassPath"]
+        assert "spark.jars" not in conf
+

@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Bump when the training run or the driver's class path (common/spark.py) changes, so
-# every clone rebuilds its archive. 2: Spark's jars first, in name order.
-TRAINING_VERSION = 2
+# every clone rebuilds its archive. 2: Spark's jars first, in name order. 3: the jar
+# closure on the class path after them (not in spark.jars).
+TRAINING_VERSION = 3
 # Fixed in the past: the synthetic source serves every day and no build depends on today.
 TRAINING_DAYS = (date(2026, 1, 5), date(2026, 1, 6))
 TRAINING_SYMBOLS = "AAPL,MSFT"
