@@ -787,6 +787,10 @@ def main(argv: list[str] | None = None) -> int:
     results = run_bench(args)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_file():  # scenarios run on their own (bench.history, .scaleout, .large) stay
+        earlier = json.loads(out.read_text()).get("separate_runs")
+        if earlier:
+            results["separate_runs"] = earlier
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(format_table(results))
     print(f"\nresults: {out}")

@@ -45,6 +45,8 @@ def _positive(value: object) -> bool:
 
 def test_tiny_scale_writes_every_scenario_and_ratio(tmp_path: Path, postgres_server) -> None:
     out = tmp_path / "results.json"
+    kept = {"large": {"kept": True}}  # a scenario run on its own (python -m bench.large)
+    out.write_text(json.dumps({"scenarios": [], "separate_runs": kept}))
     proc = subprocess.run(
         [
             sys.executable,
@@ -74,6 +76,7 @@ def test_tiny_scale_writes_every_scenario_and_ratio(tmp_path: Path, postgres_ser
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     results = json.loads(out.read_text())
 
+    assert results["separate_runs"] == kept, "a whole run dropped the runs made on their own"
     scenarios = {s["name"]: s for s in results["scenarios"]}
     assert set(scenarios) == SCENARIOS
     for name, keys in RATIOS.items():
