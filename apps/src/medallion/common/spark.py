@@ -92,6 +92,7 @@ def class_path(config: Config) -> str:
 
 def spark_conf(config: Config, app_name: str) -> dict[str, str]:
     """Every setting the jobs rely on, as plain key/values (testable without a JVM)."""
+    jvm_class_path = class_path(config)
     conf = {
         "spark.app.name": app_name,
         "spark.master": config.spark_master,
@@ -100,8 +101,8 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
         # even in local mode (656 MB, most of it the AWS SDK bundle: ~1.5 s of each Spark
         # start, measured, and left behind by a killed process). Executors (a cluster's,
         # the pods') run the same image or machine: the same paths hold the same jars.
-        "spark.driver.extraClassPath": class_path(config),
-        "spark.executor.extraClassPath": class_path(config),
+        "spark.driver.extraClassPath": jvm_class_path,
+        "spark.executor.extraClassPath": jvm_class_path,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         # Dates must never depend on the JVM's or the pod's time zone.

@@ -174,6 +174,17 @@ BAR_SCHEMA = StructType(
 # silver/prices' partition column: the first day of the trade date's month
 TRADE_MONTH = "trunc(trade_date, 'MM')"
 
+# Where a silver row came from, the same columns in silver/prices and corporate_actions:
+# the listing's currency and zone, the source, the bronze object, the run and fetch time.
+_PROVENANCE = (
+    StructField("currency", _S),
+    StructField("exchange_tz", _S),
+    StructField("source", _S),
+    StructField("source_object", _S, False),
+    StructField("ingest_run", _S),
+    StructField("ingested_at", TimestampType()),
+)
+
 _PRICES_SCHEMA = StructType(
     [
         StructField("symbol", _S, False),
@@ -187,12 +198,7 @@ _PRICES_SCHEMA = StructType(
         StructField("close", DoubleType(), False),
         StructField("adj_close", DoubleType()),
         StructField("volume", LongType(), False),
-        StructField("currency", _S),
-        StructField("exchange_tz", _S),
-        StructField("source", _S),
-        StructField("source_object", _S, False),
-        StructField("ingest_run", _S),
-        StructField("ingested_at", TimestampType()),
+        *_PROVENANCE,
     ]
 )
 
@@ -238,12 +244,7 @@ CORPORATE_ACTIONS = TableSpec(
             StructField("denominator", DoubleType()),
             StructField("ratio", DoubleType()),
             StructField("amount", DoubleType()),
-            StructField("currency", _S),
-            StructField("exchange_tz", _S),
-            StructField("source", _S),
-            StructField("source_object", _S, False),
-            StructField("ingest_run", _S),
-            StructField("ingested_at", TimestampType()),
+            *_PROVENANCE,
         ]
     ),
     constraints={
