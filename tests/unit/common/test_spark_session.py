@@ -53,3 +53,18 @@ def test_the_manifest_of_a_new_lake_is_answered_from_the_log(spark, tmp_path):
     found = []
     assert _jobs_started(spark, lambda: found.append(processed_keys(spark, config, interval))) == 0
     assert found == [set()]
+
+
+def test_column_functions_make_no_call_site_round_trips(spark, monkeypatch):
+    """PySpark's DataFrame debugging would send every column function's Python call site to
+    the JVM (three Py4J round trips per F.col, F.when, ...: ~1 s of a `make run` pipeline)."""
+    import pyspark.errors.utils as pyspark_errors
+    from pyspark.sql import functions as F
+
+    captured = []
+    monkeypatch.setattr(pyspark_errors, "_enable_debugging_cache", None)  # read the session's
+    monkeypatch.setattr(
+        pyspark_errors, "_capture_call_site", lambda depth: captured.append(depth) or ""
+    )
+    spark.range(3).select(F.when(F.col("id") > 1, F.lit("big")).alias("size")).collect()
+    assert captured == [], "the session records the call site of every column function"

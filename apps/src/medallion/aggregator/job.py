@@ -359,7 +359,10 @@ def run_aggregate(
             if result.mode == "incremental":
                 silver = silver.join(days, on=["symbol", "trade_date"], how="left_semi")
             symbol_actions = actions.where(F.col("symbol").isin(symbols))
-            if migrate:
+            if migrate or table_is_empty(spark, gold_path):
+                # Nothing to read back (a first load, or the rows are being replaced): an
+                # empty local frame, so the optimizer drops the look-back joins and windows
+                # over gold instead of planning and running them on an empty table.
                 gold = spark.createDataFrame([], GOLD_DAILY.schema)
             else:
                 gold = read_snapshot(spark, gold_path).where(F.col("symbol").isin(symbols))

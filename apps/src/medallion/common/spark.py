@@ -110,6 +110,11 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
         "spark.driver.extraJavaOptions": driver_java_options(config),
         "spark.executor.extraJavaOptions": JVM_OPTIONS,
         "spark.sql.ansi.enabled": "true",
+        # PySpark's DataFrame debugging records the Python call site of every column
+        # function (F.col, F.when, ...) in the JVM: three Py4J round trips each, ~1,300
+        # calls and ~1 s of a `make run` pipeline (cProfile), for a line number in the
+        # query context of an error (the traceback still names the action that failed).
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         # Small local batches: a handful of shuffle partitions beats the default 200.
