@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_ingest:
         timed("ingest", lambda: run_ingest(config, interval))
-    spark = timed("spark_start", lambda: build_spark_session(config, "medallion-one-process"))
+    spark = timed(
+        "spark_start", lambda: build_spark_session(config, "medallion-one-process", interval)
+    )
     timed("transform", lambda: run_transform(config, interval, spark=spark))
     timed("aggregate", lambda: run_aggregate(config, interval, spark=spark))
     timed("publish", lambda: run_publish(config, interval, spark=spark))

@@ -68,7 +68,9 @@ def test_secrets_never_appear_in_the_repr():
 
 
 def test_a_cds_archive_is_written_when_missing_and_used_when_present(tmp_path):
-    from medallion.common.spark import DRIVER_JVM_OPTIONS, driver_java_options
+    from medallion.common.spark import driver_java_options, driver_jvm_options
+
+    DRIVER_JVM_OPTIONS = driver_jvm_options(short_run=False)
 
     archive = tmp_path / "spark.jsa"
     config = load_config({"LAKE_ROOT": str(tmp_path), "SPARK_CDS_ARCHIVE": str(archive)})
@@ -83,18 +85,40 @@ def test_a_cds_archive_is_written_when_missing_and_used_when_present(tmp_path):
     assert driver_java_options(load_config({"LAKE_ROOT": str(tmp_path)})) == DRIVER_JVM_OPTIONS
 
 
-def test_the_driver_compiles_with_c1_only_and_a_code_cache_spark_does_not_fill(tmp_path):
-    """Short runs on few cores: C1 only (see DRIVER_JVM_OPTIONS). Its default 48 MiB code
-    cache fills with Spark's generated classes and then the JIT stops compiling."""
-    from medallion.common.spark import JVM_OPTIONS, spark_conf
+def test_a_short_run_s_driver_compiles_with_c1_only_and_a_long_run_s_with_c2(tmp_path):
+    """C1 alone: a short run ~20% faster, a 10M-bar one twice as slow (SHORT_RUN_JVM_OPTIONS).
+    The size comes from the interval, the watchlist and the bar interval."""
+    from datetime import date
 
-    conf = spark_conf(load_config({"LAKE_ROOT": str(tmp_path)}), "t")
-    driver = conf["spark.driver.extraJavaOptions"].split()
-    assert "-XX:TieredStopAtLevel=1" in driver
-    cache = next(o for o in driver if o.startswith("-XX:ReservedCodeCacheSize="))
-    assert cache.endswith("m") and int(cache.split("=")[1][:-1]) >= 240
+    from medallion.common.intervals import Interval
+    from medallion.common.spark import JVM_OPTIONS, SHORT_RUN_MAX_BARS, expected_bars, spark_conf
+
+    def config(symbols: int, bar: str):
+        watchlist = ",".join(f"S{i}" for i in range(symbols))
+        return load_config(
+            {"LAKE_ROOT": str(tmp_path), "WATCHLIST": watchlist, "BAR_INTERVAL": bar}
+        )
+
+    # the oracle: symbols x calendar days x bars of a 390-minute session
+    make_run = Interval(date(2025, 4, 27), date(2026, 6, 1))  # 400 days
+    assert expected_bars(config(5, "1d"), make_run) == 5 * 400
+    day = Interval(date(2026, 3, 2), date(2026, 3, 3))
+    assert expected_bars(config(128, "1m"), day) == 128 * 390
+    assert expected_bars(config(10, "1h"), day) == 10 * 7  # 6.5 hours: 7 hourly bars
+    backfill = Interval(date(2025, 3, 3), date(2025, 3, 29))  # the bench's 1M-bar backfill
+    assert expected_bars(config(128, "1m"), backfill) == 128 * 26 * 390 > SHORT_RUN_MAX_BARS
+
+    short = spark_conf(config(5, "1d"), "t", short_run=True)["spark.driver.extraJavaOptions"]
+    assert "-XX:TieredStopAtLevel=1" in short.split()
+    cache = next(o for o in short.split() if o.startswith("-XX:ReservedCodeCacheSize="))
+    assert cache.endswith("m") and int(cache.split("=")[1][:-1]) >= 240  # C1 fills 48 MiB
+    long = spark_conf(config(5, "1d"), "t")
+    assert long["spark.driver.extraJavaOptions"] == JVM_OPTIONS  # tiered: C1, then C2
     # executors of a cluster run long tasks: they keep the JVM's default compilers
-    assert conf["spark.executor.extraJavaOptions"] == JVM_OPTIONS
+    assert long["spark.executor.extraJavaOptions"] == JVM_OPTIONS
+    assert spark_conf(config(5, "1d"), "t", short_run=True)["spark.executor.extraJavaOptions"] == (
+        JVM_OPTIONS
+    )
 
 
 def test_spark_s_jars_then_the_closure_are_the_class_path_in_name_order(tmp_path, monkeypatch):
@@ -114,7 +138,6 @@ def test_spark_s_jars_then_the_closure_are_the_class_path_in_name_order(tmp_path
         conf = spark_conf(config, "t")
         entries = conf["spark.driver.extraClassPath"].split(":")
         assert entries == spark_own + sorted(jar_paths(config.jars_dir)), env
-        assert any("delta-spark" in e for e in entries[len(spark_own):])
+        assert any("delta-spark" in e for e in entries[len(spark_own) :])
         assert conf["spark.executor.extraClassPath"] == conf["spark.driver.extraClassPath"]
         assert "spark.jars" not in conf
-

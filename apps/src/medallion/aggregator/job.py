@@ -88,10 +88,7 @@ _TYPES = {
 GOLD_DAILY = TableSpec(
     name="gold/daily",
     schema=StructType(
-        [
-            StructField(c, _TYPES.get(c, _D), c not in ("symbol", "trade_date"))
-            for c in GOLD_COLUMNS
-        ]
+        [StructField(c, _TYPES.get(c, _D), c not in ("symbol", "trade_date")) for c in GOLD_COLUMNS]
     ),
     constraints={
         "gold_key": "symbol IS NOT NULL AND trade_date IS NOT NULL",
@@ -264,7 +261,7 @@ def run_aggregate(
     started = time.monotonic()
     result = AggregateResult(interval=str(interval))
     own = spark is None
-    spark = spark or build_spark_session(config, app_name="medallion-aggregate")
+    spark = spark or build_spark_session(config, "medallion-aggregate", interval)
     silver_path = config.lake_path("silver", "prices")
     actions_path = config.lake_path("silver", "corporate_actions")
     gold_path = config.lake_path("gold", "daily")
@@ -326,13 +323,17 @@ def run_aggregate(
         counted = _first_day_and_days(days)
         # symbols recomputed from their first day: actions changed, or an affected day
         # precedes one of their dividends
-        last_dividend = {} if no_actions else {
-            r["symbol"]: r["last"]
-            for r in actions.where("kind = 'dividend'")
-            .groupBy("symbol")
-            .agg(F.max("ex_date").alias("last"))
-            .collect()
-        }
+        last_dividend = (
+            {}
+            if no_actions
+            else {
+                r["symbol"]: r["last"]
+                for r in actions.where("kind = 'dividend'")
+                .groupBy("symbol")
+                .agg(F.max("ex_date").alias("last"))
+                .collect()
+            }
+        )
         whole = set(restated) | {
             r["symbol"]
             for r in counted
@@ -378,8 +379,7 @@ def run_aggregate(
                     gold_path,
                     rows,
                     ["symbol", "trade_date"],
-                    prune=F.col("t.symbol").isin(symbols)
-                    & (F.col("t.trade_date") >= F.lit(first)),
+                    prune=F.col("t.symbol").isin(symbols) & (F.col("t.trade_date") >= F.lit(first)),
                     update_when=changed(VALUE_COLUMNS),
                 )
                 result.rows_inserted = metrics.get("numTargetRowsInserted", 0)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medallion.common.config import S3_ATTEMPTS, Config, ConfigError
+from medallion.common.intervals import Interval
 from medallion.common.spark_kubernetes import is_kubernetes, kubernetes_conf
 
 if TYPE_CHECKING:
@@ -25,13 +26,32 @@ logger = logging.getLogger(__name__)
 # throughput, not G1's short pauses (the silver backfill of the benchmark ran ~3 s
 # faster in 35 s on 2 cores).
 JVM_OPTIONS = "-Duser.timezone=UTC -XX:+UseParallelGC"
-# The driver (in local mode it runs the tasks too) compiles with C1 only. Its runs are
-# short, and on 2 cores C2's compiler threads take CPU the run needs: `make run`'s
-# pipeline took ~17% less (24.6 -> 20.3 s), the 1M-bar silver + gold in a fresh process
-# the same within noise (38.1 and 35.8 s with C2, 36.6 and 38.0 s with C1). C1 alone gets
-# a 48 MiB code cache, which Spark's generated classes fill ("CodeCache is full. Compiler
-# has been disabled"); 240 MiB is what the JVM reserves when C2 is on.
-DRIVER_JVM_OPTIONS = f"{JVM_OPTIONS} -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+# The driver (in local mode it runs the tasks too) of a short run compiles with C1 only;
+# a longer one keeps the JVM's tiered compilers (C1, then C2 for the hot code). Measured on
+# 2 cores: C1 alone took `make run`'s pipeline from ~22 to ~18 s (C2's compiler threads
+# take CPU the run needs, and C1's profiling tier runs slower code) and the 1M-bar gold job
+# as its own process from 23 to 19 s, but the 10M-bar silver + gold from 120 to 239 s: C2
+# compiles a long run's hot loops into much faster code. At 1M bars the two were within
+# noise. A run's size is known before Spark starts (expected_bars). C1 alone gets a
+# 48 MiB code cache, which Spark's generated classes fill ("CodeCache is full. Compiler has
+# been disabled"); 240 MiB is what the JVM reserves when C2 is on.
+SHORT_RUN_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+SHORT_RUN_MAX_BARS = 250_000
+_SESSION_MINUTES = 390  # a US equity session; other exchanges trade fewer minutes a day
+
+
+def expected_bars(config: Config, interval: Interval) -> int:
+    """An upper estimate of the bars a run over ``interval`` handles: every calendar day
+    a full trading session of every symbol of the watchlist."""
+    step = config.bar_interval
+    per_day = (
+        1 if step == "1d" else -(-_SESSION_MINUTES // (60 if step == "1h" else int(step[:-1])))
+    )
+    return len(config.watchlist) * len(interval.days()) * per_day
+
+
+def driver_jvm_options(short_run: bool) -> str:
+    return f"{JVM_OPTIONS} {SHORT_RUN_JVM_OPTIONS}" if short_run else JVM_OPTIONS
 
 
 def jar_paths(jars_dir: str) -> list[str]:
@@ -44,25 +64,26 @@ def jar_paths(jars_dir: str) -> list[str]:
     return jars
 
 
-def driver_java_options(config: Config) -> str:
+def driver_java_options(config: Config, short_run: bool = False) -> str:
     """The driver JVM's options: with SPARK_CDS_ARCHIVE, start from a class-data-sharing
     archive of the classes an earlier run loaded (Spark, Delta, Hadoop: most of a fresh
     JVM's start is loading and verifying them), or write that archive when this run ends
     (``medallion.common.cds`` builds it ahead of time). An archive of another JVM or class
     path is ignored by the JVM with a one-line warning."""
+    base = driver_jvm_options(short_run)
     archive = config.spark_cds_archive
     if archive is None:
-        return DRIVER_JVM_OPTIONS
+        return base
     if Path(archive).is_file():
         # That warning ("[warning][cds,dynamic] Unable to use shared archive...") goes to
         # stderr with the stage's logs instead of the JVM's default, stdout, where a
         # stage's JSON result goes; -Xlog:cds=off would not silence it (another tag set).
         return (
-            f"{DRIVER_JVM_OPTIONS} -XX:SharedArchiveFile={archive} "
+            f"{base} -XX:SharedArchiveFile={archive} "
             "-Xlog:cds+dynamic=off -Xlog:cds+dynamic=warning:stderr"
         )
     # -Xlog:cds=off: writing the archive lists every class it skips (thousands of lines)
-    return f"{DRIVER_JVM_OPTIONS} -XX:ArchiveClassesAtExit={archive} -Xlog:cds=off"
+    return f"{base} -XX:ArchiveClassesAtExit={archive} -Xlog:cds=off"
 
 
 def spark_home_jars() -> list[str]:
@@ -90,8 +111,9 @@ def class_path(config: Config) -> str:
     return os.pathsep.join([*spark_home_jars(), *jar_paths(config.jars_dir)])
 
 
-def spark_conf(config: Config, app_name: str) -> dict[str, str]:
-    """Every setting the jobs rely on, as plain key/values (testable without a JVM)."""
+def spark_conf(config: Config, app_name: str, short_run: bool = False) -> dict[str, str]:
+    """Every setting the jobs rely on, as plain key/values (testable without a JVM);
+    ``short_run``: the driver compiles with C1 only (see SHORT_RUN_JVM_OPTIONS)."""
     jvm_class_path = class_path(config)
     conf = {
         "spark.app.name": app_name,
@@ -107,7 +129,7 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         # Dates must never depend on the JVM's or the pod's time zone.
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": driver_java_options(config),
+        "spark.driver.extraJavaOptions": driver_java_options(config, short_run),
         "spark.executor.extraJavaOptions": JVM_OPTIONS,
         "spark.sql.ansi.enabled": "true",
         # PySpark's DataFrame debugging records the Python call site of every column
@@ -171,13 +193,23 @@ def spark_conf(config: Config, app_name: str) -> dict[str, str]:
     return conf
 
 
-def build_spark_session(config: Config, app_name: str = "medallion") -> SparkSession:
+def build_spark_session(
+    config: Config, app_name: str = "medallion", interval: Interval | None = None
+) -> SparkSession:
+    """The session; a stage passes its ``interval`` so that a short run's driver compiles
+    with C1 only (at most SHORT_RUN_MAX_BARS expected bars; see SHORT_RUN_JVM_OPTIONS)."""
     from pyspark.sql import SparkSession
 
+    short_run = interval is not None and expected_bars(config, interval) <= SHORT_RUN_MAX_BARS
     builder = SparkSession.builder
-    for key, value in spark_conf(config, app_name).items():
+    for key, value in spark_conf(config, app_name, short_run).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    logger.info("spark session %s started (master %s)", app_name, config.spark_master)
+    logger.info(
+        "spark session %s started (master %s, %s run)",
+        app_name,
+        config.spark_master,
+        "short" if short_run else "long",
+    )
     return spark

@@ -125,7 +125,7 @@ def run_publish(
     try:
         for attempt in range(1, attempts + 1):
             try:
-                _publish_once(config, dsn, session, result, full_refresh)
+                _publish_once(config, interval, dsn, session, result, full_refresh)
                 return result
             except psycopg.OperationalError as exc:
                 detail = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
@@ -151,6 +151,7 @@ def run_publish(
 
 def _publish_once(
     config: Config,
+    interval: Interval,
     dsn: str,
     session: list[SparkSession],
     result: PublishResult,
@@ -165,7 +166,7 @@ def _publish_once(
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
         result.ddl_files = tuple(postgres.apply_ddl(conn))
         if not session:
-            session.append(build_spark_session(config, app_name="medallion-publish"))
+            session.append(build_spark_session(config, "medallion-publish", interval))
         spark = session[0]
         gold_path = config.lake_path("gold", "daily")
         if not is_delta_table(spark, gold_path):

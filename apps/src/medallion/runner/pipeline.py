@@ -90,7 +90,7 @@ def run_pipeline(config: Config, interval: Interval, spark=None) -> tuple[dict[s
 
     config.require_analytics_dsn()  # fail before fetching anything, not after Spark work
     stages = [_timed("ingest", lambda: run_ingest(config, interval))]
-    spark = spark or build_spark_session(config, app_name="medallion-run")
+    spark = spark or build_spark_session(config, "medallion-run", interval)
     stages.append(_timed("transform", lambda: run_transform(config, interval, spark=spark)))
     stages.append(_timed("aggregate", lambda: run_aggregate(config, interval, spark=spark)))
     stages.append(_timed("publish", lambda: run_publish(config, interval, spark=spark)))

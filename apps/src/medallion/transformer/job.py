@@ -183,7 +183,7 @@ def run_transform(
         )
 
     own = spark is None
-    spark = spark or build_spark_session(config, app_name="medallion-transform")
+    spark = spark or build_spark_session(config, "medallion-transform", interval)
     previous_open_cost = spark.conf.get("spark.sql.files.openCostInBytes", None)
     spark.conf.set("spark.sql.files.openCostInBytes", OPEN_COST_BYTES)
     try:
