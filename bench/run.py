@@ -247,7 +247,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         load_at_start = load_average()
 
         # ---------------------------------------------------------------- backfill
-        spark = watch.run("spark_start", lambda: build_spark_session(config, "medallion-bench"))
+        spark = watch.run(
+            "spark_start", lambda: build_spark_session(config, "medallion-bench", tl.backfill)
+        )
         memory = JvmMemory(spark)
         memory.reset()
         print(f"bench: backfill {tl.backfill} ...", flush=True)

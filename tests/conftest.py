@@ -230,7 +230,8 @@ def spark():
     if archive and Path(archive).is_file():  # tools/run-tests.sh: this clone's, to map only
         settings["SPARK_CDS_ARCHIVE"] = archive
     config = load_config(settings)
-    session = build_spark_session(config, app_name="medallion-tests")
+    # every test's input is a handful of rows: a short run's driver (C1 only)
+    session = build_spark_session(config, app_name="medallion-tests", short_run=True)
     session.conf.set("spark.sql.shuffle.partitions", "2")
     yield session
     session.stop()

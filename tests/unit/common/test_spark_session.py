@@ -68,3 +68,13 @@ def test_column_functions_make_no_call_site_round_trips(spark, monkeypatch):
     )
     spark.range(3).select(F.when(F.col("id") > 1, F.lit("big")).alias("size")).collect()
     assert captured == [], "the session records the call site of every column function"
+
+
+def test_a_session_declared_short_compiles_with_c1_only(spark):
+    """The tests' session says it is a short run (build_spark_session(short_run=True)): its
+    JVM got the short run's options (SHORT_RUN_JVM_OPTIONS), as a stage's day would."""
+    from medallion.common.spark import SHORT_RUN_JVM_OPTIONS
+
+    bean = spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    arguments = {str(a) for a in bean.getInputArguments()}
+    assert set(SHORT_RUN_JVM_OPTIONS.split()) <= arguments, sorted(arguments)

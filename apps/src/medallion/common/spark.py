@@ -194,13 +194,19 @@ def spark_conf(config: Config, app_name: str, short_run: bool = False) -> dict[s
 
 
 def build_spark_session(
-    config: Config, app_name: str = "medallion", interval: Interval | None = None
+    config: Config,
+    app_name: str = "medallion",
+    interval: Interval | None = None,
+    *,
+    short_run: bool | None = None,
 ) -> SparkSession:
     """The session; a stage passes its ``interval`` so that a short run's driver compiles
-    with C1 only (at most SHORT_RUN_MAX_BARS expected bars; see SHORT_RUN_JVM_OPTIONS)."""
+    with C1 only (at most SHORT_RUN_MAX_BARS expected bars; see SHORT_RUN_JVM_OPTIONS).
+    ``short_run`` says it outright (a session for many small inputs, as the tests')."""
     from pyspark.sql import SparkSession
 
-    short_run = interval is not None and expected_bars(config, interval) <= SHORT_RUN_MAX_BARS
+    if short_run is None:
+        short_run = interval is not None and expected_bars(config, interval) <= SHORT_RUN_MAX_BARS
     builder = SparkSession.builder
     for key, value in spark_conf(config, app_name, short_run).items():
         builder = builder.config(key, value)
