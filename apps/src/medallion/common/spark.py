@@ -8,13 +8,16 @@ Spark starts without network.
 from __future__ import annotations
 
 import logging
+import math
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medallion.common.config import S3_ATTEMPTS, Config, ConfigError
 from medallion.common.intervals import Interval
 from medallion.common.spark_kubernetes import is_kubernetes, kubernetes_conf
+from medallion.ingestor.sources.base import BAR_LENGTH
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -37,16 +40,14 @@ JVM_OPTIONS = "-Duser.timezone=UTC -XX:+UseParallelGC"
 # been disabled"); 240 MiB is what the JVM reserves when C2 is on.
 SHORT_RUN_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 SHORT_RUN_MAX_BARS = 250_000
-_SESSION_MINUTES = 390  # a US equity session; other exchanges trade fewer minutes a day
+_SESSION = timedelta(minutes=390)  # a US equity session; other exchanges trade fewer minutes
 
 
 def expected_bars(config: Config, interval: Interval) -> int:
     """An upper estimate of the bars a run over ``interval`` handles: every calendar day
     a full trading session of every symbol of the watchlist."""
-    step = config.bar_interval
-    per_day = (
-        1 if step == "1d" else -(-_SESSION_MINUTES // (60 if step == "1h" else int(step[:-1])))
-    )
+    bar = BAR_LENGTH[config.bar_interval]
+    per_day = 1 if bar >= timedelta(days=1) else math.ceil(_SESSION / bar)
     return len(config.watchlist) * len(interval.days()) * per_day
 
 
