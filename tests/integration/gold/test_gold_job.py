@@ -81,3 +81,20 @@ def test_aggregate_on_minio(s3_spark):
     before = content_hash(gold(spark, config).collect())
     assert run_aggregate(config, Interval.for_date(D1), spark=spark).mode == "noop"
     assert content_hash(gold(spark, config).collect()) == before
+
+
+def test_the_jobs_make_their_small_tables_without_python_workers(spark, tmp_path, monkeypatch):
+    # createDataFrame over a list (or an RDD of one) starts Spark's Python worker in a
+    # fresh driver (~1.3 s) and hides an empty table from the optimizer (common/frames.py)
+    def refuse(*args, **kwargs):
+        raise AssertionError("a job built a DataFrame from a Python list or RDD")
+
+    monkeypatch.setattr(spark, "createDataFrame", refuse)
+    monkeypatch.setattr(spark.sparkContext, "parallelize", refuse)
+    config = load_config({"LAKE_ROOT": str(tmp_path), "WATCHLIST": "AAPL,MSFT"})
+    seed(store_from_config(config))
+    first = run_both(spark, config, Interval.for_date(D1))  # first load: manifest, state
+    assert (first.mode, first.rows_out) == ("full", 6)
+    assert run_both(spark, config, Interval.for_date(D1)).mode == "noop"
+    full = run_aggregate(config, Interval.for_date(D1), spark=spark, full_refresh=True)
+    assert (full.mode, full.rows_out) == ("full", 0)

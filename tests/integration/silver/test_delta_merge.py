@@ -7,9 +7,11 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql.types import LongType, StructField, StructType
 
+from medallion.common.config import load_config
 from medallion.common.delta import (
     TableSpec,
     ensure_table,
+    last_commit_metrics,
     latest_version,
     merge_upsert,
     table_id,
@@ -57,3 +59,28 @@ def test_first_load_append_enforces_constraints_then_merges(spark, tmp_path):
     for key in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"):
         assert second[key] == int(history["operationMetrics"][key])
     assert rows(spark, path) == [(1, 5), (2, 2), (3, 3)]
+
+
+def _history_metrics(spark, path) -> dict[str, int]:
+    """The oracle: Delta's own DESCRIBE HISTORY entry of the latest commit."""
+    entry = DeltaTable.forPath(spark, path).history(1).first()
+    metrics = {k: int(v) for k, v in (entry["operationMetrics"] or {}).items()}
+    return {"version": int(entry["version"]), **metrics}
+
+
+@pytest.mark.parametrize("lake", ["local", "minio"])
+def test_last_commit_metrics_read_from_the_log_equal_the_history(lake, request, tmp_path):
+    if lake == "minio":
+        spark, env = request.getfixturevalue("s3_spark")
+        path = load_config(env).lake_path("commit-metrics", tmp_path.name)
+    else:
+        spark, path = request.getfixturevalue("spark"), str(tmp_path / "t")
+    ensure_table(spark, path, SPEC)
+    merge_upsert(spark, path, spark.createDataFrame([(1, 1), (2, 2)], "k long, v long"), ["k"])
+    appended = last_commit_metrics(spark, path)
+    assert appended == _history_metrics(spark, path)
+    assert (appended["version"], appended["numOutputRows"]) == (1, 2)
+    merge_upsert(spark, path, spark.createDataFrame([(1, 5), (3, 3)], "k long, v long"), ["k"])
+    merged = last_commit_metrics(spark, path)
+    assert merged == _history_metrics(spark, path)
+    assert (merged["numTargetRowsUpdated"], merged["numTargetRowsInserted"]) == (1, 1)

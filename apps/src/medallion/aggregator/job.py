@@ -65,6 +65,7 @@ from medallion.common.delta import (
     table_properties,
     version_and_emptiness,
 )
+from medallion.common.frames import empty_frame, local_frame
 from medallion.common.intervals import Interval
 from medallion.common.lease import fence, writer_lease
 from medallion.common.logs import log_summary
@@ -112,6 +113,10 @@ GOLD_STATE = TableSpec(
         ]
     ),
 )
+
+# (symbol, trade_date) pairs to recompute, and each symbol's first recomputed day
+DAYS = StructType([StructField("symbol", StringType()), StructField("trade_date", DateType())])
+STARTS = StructType([StructField("symbol", StringType()), StructField("start", DateType())])
 
 VALUE_COLUMNS = tuple(f.name for f in GOLD_DAILY.schema.fields[2:])
 
@@ -303,7 +308,7 @@ def run_aggregate(
                 spark, actions_path, states.get(ACTIONS_TABLE), actions_id, actions_version
             )
         if state == (silver_id, version) and not (full_refresh or migrate):
-            days = spark.createDataFrame([], "symbol string, trade_date date")
+            days = empty_frame(spark, DAYS)
             result.mode = "incremental"
         else:
             days, result.mode, result.silver_from_version = affected_days(
@@ -316,7 +321,7 @@ def run_aggregate(
         actions = (
             read_snapshot(spark, actions_path, actions_version)
             if not no_actions
-            else spark.createDataFrame([], CORPORATE_ACTIONS.schema)
+            else empty_frame(spark, CORPORATE_ACTIONS.schema)
         )
         snapshot = read_snapshot(spark, silver_path, version)
         days = days.where(F.col("symbol").isNotNull() & F.col("trade_date").isNotNull())
@@ -349,9 +354,7 @@ def run_aggregate(
         if counted:
             symbols = sorted(r["symbol"] for r in counted)
             first = min(r["start"] for r in counted)
-            starts = spark.createDataFrame(
-                [(r["symbol"], r["start"]) for r in counted], "symbol string, start date"
-            )
+            starts = local_frame(spark, [(r["symbol"], r["start"]) for r in counted], STARTS)
             silver = snapshot.where(
                 F.col("symbol").isin(symbols) & (F.col("trade_date") >= F.lit(first))
             )
@@ -364,7 +367,7 @@ def run_aggregate(
                 # Nothing to read back (a first load, or the rows are being replaced): an
                 # empty local frame, so the optimizer drops the look-back joins and windows
                 # over gold instead of planning and running them on an empty table.
-                gold = spark.createDataFrame([], GOLD_DAILY.schema)
+                gold = empty_frame(spark, GOLD_DAILY.schema)
             else:
                 gold = read_snapshot(spark, gold_path).where(F.col("symbol").isin(symbols))
             rows = gold_rows(
@@ -394,11 +397,11 @@ def run_aggregate(
                 result.restated = {s: restated[s] for s in restated if s in symbols}
         if migrate and not counted:
             result.gold_version = rewrite_gold(
-                spark, gold_path, spark.createDataFrame([], GOLD_DAILY.schema)
+                spark, gold_path, empty_frame(spark, GOLD_DAILY.schema)
             )
         faults.point("aggregate.before_state")
         fence(state_path)
-        spark.createDataFrame(new_states, GOLD_STATE.schema).write.format("delta").mode(
+        local_frame(spark, new_states, GOLD_STATE.schema).write.format("delta").mode(
             "overwrite"
         ).save(state_path)
         return result

@@ -315,12 +315,28 @@ def merge_metrics(
 
 
 def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:
-    from delta.tables import DeltaTable
+    """The latest commit's version and operation metrics, from the ``commitInfo`` action
+    of its commit file (``_delta_log/<version>.json``), read by the driver.
 
-    row = DeltaTable.forPath(spark, path).history(1).first()
-    metrics = row["operationMetrics"] or {}
-    out: dict[str, int] = {"version": int(row["version"])}
-    for key, value in metrics.items():
+    ``DeltaTable.history(1)`` says the same through a Spark job that reads the commit and
+    a DataFrame of every history column: 0.1-0.3 s a call in a fresh driver (measured),
+    paid by every append of a run.
+    """
+    import json
+
+    version = latest_version(spark, path)
+    jvm = spark._jvm
+    commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
+    fs = commit.getFileSystem(spark._jsc.hadoopConfiguration())
+    stream = fs.open(commit)
+    try:
+        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+    actions = (json.loads(line) for line in text.splitlines() if line.strip())
+    info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+    out: dict[str, int] = {"version": version}
+    for key, value in (info.get("operationMetrics") or {}).items():
         try:
             out[key] = int(value)
         except (TypeError, ValueError):

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from medallion.common import faults
 from medallion.common.config import Config
 from medallion.common.delta import ensure_table, merge_upsert, table_is_empty
+from medallion.common.frames import local_frame
 from medallion.common.intervals import Interval
 from medallion.common.lease import writer_lease
 from medallion.common.logs import log_summary
@@ -303,7 +304,8 @@ def _transform_objects(
                 update=False,
             )
         faults.point("transform.before_manifest")
-        manifest = spark.createDataFrame(
+        manifest = local_frame(
+            spark,
             [
                 (
                     k,
@@ -316,7 +318,7 @@ def _transform_objects(
                 )
                 for k in new
             ],
-            schema=PROCESSED.schema,
+            PROCESSED.schema,
         )
         merge_upsert(
             spark,
