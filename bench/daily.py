@@ -1,8 +1,9 @@
 """The daily run as the cluster runs it, and `make run SOURCE=synthetic`.
 
 * ``make_run``: `medallion run` of the synthetic source's default watchlist over 400
-  days (what `make run SOURCE=synthetic` does; the tiny scale: 20), in a fresh lake:
-  its pipeline time (the four stages, as the run prints it) and the process's wall time.
+  days (what `make run SOURCE=synthetic` does; the tiny scale: 20), ``repeats`` times,
+  each in a fresh lake and database: its pipeline time (the four stages, as the run
+  prints it) and the process's wall time, median, minimum and maximum.
   Like `make run`, it starts its driver from the clone's class-data-sharing archive
   (`make cds`) when there is one and ``cds`` is on; the result names the archive.
 * ``daily``: one more trading day on top of that year of history, run ``repeats``
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,6 +94,36 @@ def run_make_run(env: dict[str, str], report_dir: Path, history_days: int) -> di
     }
 
 
+def repeated_make_run(
+    work: Path,
+    env: dict[str, str],
+    history_days: int,
+    repeats: int,
+    fresh_database: Callable[[], str] | None,
+) -> dict[str, Any]:
+    """`make run` ``repeats`` times, each into a fresh lake (and, given
+    ``fresh_database``, a fresh database): median, minimum and maximum of every figure.
+    The last run's lake stays: it is the year of history the daily scenario builds on."""
+    runs = []
+    for i in range(repeats):
+        last = i == repeats - 1
+        lake = Path(env["LAKE_ROOT"]) if last else work / f"make-run-lake-{i}"
+        run_env = {**env, "LAKE_ROOT": str(lake)}
+        if fresh_database is not None and not last:
+            run_env["ANALYTICS_DSN"] = fresh_database()
+        runs.append(run_make_run(run_env, work / f"make-run-report-{i}", history_days))
+        if not last:
+            shutil.rmtree(lake, ignore_errors=True)
+    return {
+        "interval": runs[-1]["interval"],
+        "symbols": runs[-1]["symbols"],
+        "repeats": repeats,
+        "seconds": {k: spread([r["seconds"][k] for r in runs]) for k in runs[0]["seconds"]},
+        "runs": [r["seconds"] for r in runs],
+        "layers": runs[-1]["layers"],
+    }
+
+
 def run_daily(
     work: Path,
     env_base: dict[str, str],
@@ -99,16 +132,17 @@ def run_daily(
     repeats: int,
     cds: bool,
     clone_archive: Path | None = None,
+    fresh_database: Callable[[], str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the make_run scenario, the daily scenario). ``clone_archive``: the archive `make
-    run` starts its driver from (the clone's, from `make cds`), if there is one."""
+    run` starts its driver from (the clone's, from `make cds`), if there is one;
+    ``fresh_database``: a new database for each repeat of `make run` but the last."""
     lake = work / "daily-lake"
     env = _env(env_base, lake, dsn)
-    report = work / "daily-report"
     make_run_env = {**env, "SPARK_CDS_ARCHIVE": str(clone_archive)} if clone_archive else env
     make_run = {
         "name": "make_run",
-        **run_make_run(make_run_env, report, history_days),
+        **repeated_make_run(work, make_run_env, history_days, repeats, fresh_database),
         "cds_archive": make_run_env.get("SPARK_CDS_ARCHIVE"),
     }
 

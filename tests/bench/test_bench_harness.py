@@ -134,7 +134,8 @@ def test_tiny_scale_writes_every_scenario_and_ratio(tmp_path: Path, postgres_ser
     # `make run`'s shape over the synthetic source, then the daily run in both shapes
     make_run = scenarios["make_run"]
     assert make_run["symbols"] == 5 and make_run["layers"]["gold daily"] > 0
-    assert _positive(make_run["seconds"]["pipeline"])
+    assert _positive(make_run["seconds"]["pipeline"]["median"])
+    assert len(make_run["runs"]) == make_run["repeats"] == make_run["seconds"]["pipeline"]["n"]
     # --no-cds: the clone's archive only if given with --archive, and then everywhere
     assert make_run["cds_archive"] == results["settings"]["every_driver_from_archive"]
     assert results["settings"]["every_driver_from_archive"] == (
