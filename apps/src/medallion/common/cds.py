@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 
 # Bump when the training run or the driver's class path (common/spark.py) changes, so
 # every clone rebuilds its archive. 2: Spark's jars first, in name order. 3: the jar
-# closure on the class path after them (not in spark.jars).
-TRAINING_VERSION = 3
+# closure on the class path after them (not in spark.jars). 4: the jobs build their small
+# tables in the JVM (common/frames.py) and read commit metrics from the log, other classes.
+TRAINING_VERSION = 4
 # Fixed in the past: the synthetic source serves every day and no build depends on today.
 TRAINING_DAYS = (date(2026, 1, 5), date(2026, 1, 6))
 TRAINING_SYMBOLS = "AAPL,MSFT"
