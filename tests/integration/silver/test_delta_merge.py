@@ -84,3 +84,16 @@ def test_last_commit_metrics_read_from_the_log_equal_the_history(lake, request, 
     merged = last_commit_metrics(spark, path)
     assert merged == _history_metrics(spark, path)
     assert (merged["numTargetRowsUpdated"], merged["numTargetRowsInserted"]) == (1, 1)
+    assert last_commit_metrics(spark, path + "/") == merged
+
+
+def test_last_commit_metrics_fall_back_to_the_history(spark, tmp_path, monkeypatch):
+    # a commit file this way cannot read (a moved file, a Delta whose internals changed)
+    import medallion.common.delta as delta
+
+    path = str(tmp_path / "t")
+    ensure_table(spark, path, SPEC)
+    merge_upsert(spark, path, spark.createDataFrame([(1, 1)], "k long, v long"), ["k"])
+    jvm_path = spark._jvm.org.apache.hadoop.fs.Path
+    monkeypatch.setattr(delta, "_commit_file", lambda *a: jvm_path(str(tmp_path / "gone.json")))
+    assert last_commit_metrics(spark, path) == _history_metrics(spark, path)

@@ -12,14 +12,7 @@ from medallion.common.config import load_config
 from medallion.common.delta import table_is_empty
 from medallion.common.intervals import Interval
 from medallion.transformer.job import ensure_silver_tables, processed_keys, read_bronze_files
-
-
-def _jobs_started(spark, action) -> int:
-    """Spark jobs started while ``action`` ran (the status tracker counts them all)."""
-    tracker = spark.sparkContext.statusTracker()
-    before = set(tracker.getJobIdsForGroup(None))
-    action()
-    return len(set(tracker.getJobIdsForGroup(None)) - before)
+from tests.spark_jobs import jobs_started
 
 
 def test_an_explicit_list_of_many_files_is_listed_by_the_driver(spark, tmp_path):
@@ -32,7 +25,7 @@ def test_an_explicit_list_of_many_files_is_listed_by_the_driver(spark, tmp_path)
         paths.append(str(path))
 
     frames = []
-    assert _jobs_started(spark, lambda: frames.append(read_bronze_files(spark, paths))) == 0
+    assert jobs_started(spark, lambda: frames.append(read_bronze_files(spark, paths))) == 0
     assert frames[0].count() == 40
 
 
@@ -51,7 +44,7 @@ def test_the_manifest_of_a_new_lake_is_answered_from_the_log(spark, tmp_path):
     interval = Interval(date(2025, 3, 3), date(2025, 3, 4))
 
     found = []
-    assert _jobs_started(spark, lambda: found.append(processed_keys(spark, config, interval))) == 0
+    assert jobs_started(spark, lambda: found.append(processed_keys(spark, config, interval))) == 0
     assert found == [set()]
 
 

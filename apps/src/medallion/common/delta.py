@@ -306,7 +306,7 @@ def merge_metrics(
     spark: SparkSession, path: str, outcome: Mapping[str, object] | None
 ) -> dict[str, int]:
     """Metrics from the row MERGE returns plus the new version from the log; falls back
-    to the last commit's history entry (a Spark job, ~1 s) if the row lacks them."""
+    to the last commit's metrics in the log if the row lacks them."""
     if not outcome or not all(outcome.get(k) is not None for k in _MERGE_RESULT_METRICS):
         return last_commit_metrics(spark, path)
     out = {name: int(outcome[key]) for key, name in _MERGE_RESULT_METRICS.items()}
@@ -315,28 +315,65 @@ def merge_metrics(
 
 
 def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:
-    """The latest commit's version and operation metrics, from the ``commitInfo`` action
-    of its commit file (``_delta_log/<version>.json``), read by the driver.
+    """The latest commit's version and operation metrics, from its ``commitInfo`` read by
+    Delta's own commit-file reader on the driver.
 
-    ``DeltaTable.history(1)`` says the same through a Spark job that reads the commit and
-    a DataFrame of every history column: 0.1-0.3 s a call in a fresh driver (measured),
-    paid by every append of a run.
+    ``DeltaTable.history(1)`` says the same through a Spark job and a DataFrame of every
+    history column: 0.1-0.3 s a call in a fresh driver (measured), paid by every append
+    of a run. It remains the fallback when the commit file cannot be read this way.
     """
-    import json
+    from py4j.protocol import Py4JError
 
-    version = latest_version(spark, path)
-    jvm = spark._jvm
-    commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
-    fs = commit.getFileSystem(spark._jsc.hadoopConfiguration())
-    stream = fs.open(commit)
+    snapshot = _fresh_snapshot(spark, path)
+    version = int(snapshot.version())
     try:
-        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-    finally:
-        stream.close()
-    actions = (json.loads(line) for line in text.splitlines() if line.strip())
-    info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
-    out: dict[str, int] = {"version": version}
-    for key, value in (info.get("operationMetrics") or {}).items():
+        metrics = _commit_metrics(spark, path, snapshot, version)
+    except Py4JError as exc:  # a file gone, or a Delta whose internals moved
+        logger.info("commit %d of %s unreadable from the log (%s)", version, path, exc)
+        metrics = None
+    if metrics is None:
+        return _history_metrics(spark, path)
+    return {"version": version, **metrics}
+
+
+def _commit_file(spark: SparkSession, path: str, snapshot, version: int):
+    """The commit file of ``version``: the snapshot's last delta file when it is that
+    version's (a coordinated-commit table's staged file too), else ``<version>.json``
+    (a checkpoint ends the log segment: it lists no delta file of its own version)."""
+    names = spark._jvm.org.apache.spark.sql.delta.util.FileNames
+    deltas = snapshot.logSegment().deltas()
+    if not deltas.isEmpty() and int(names.getFileVersion(deltas.last().getPath())) == version:
+        return deltas.last().getPath()
+    return names.unsafeDeltaFile(_delta_log(spark, path).logPath(), version)
+
+
+def _commit_metrics(
+    spark: SparkSession, path: str, snapshot, version: int
+) -> dict[str, int] | None:
+    """Integer operation metrics of the commit ``version``; None without a commitInfo."""
+    log = _delta_log(spark, path)
+    info = spark._jvm.org.apache.spark.sql.delta.DeltaHistoryManager.getCommitInfoOpt(
+        log.store(), _commit_file(spark, path, snapshot, version), log.newDeltaHadoopConf()
+    )
+    if not info.isDefined():
+        return None
+    found = info.get().operationMetrics()
+    if not found.isDefined():
+        return {}
+    as_java = spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava(found.get())
+    return _integers({str(k): str(v) for k, v in as_java.items()})
+
+
+def _history_metrics(spark: SparkSession, path: str) -> dict[str, int]:
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).first()
+    return {"version": int(row["version"]), **_integers(row["operationMetrics"] or {})}
+
+
+def _integers(metrics: Mapping[str, object]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, value in metrics.items():
         try:
             out[key] = int(value)
         except (TypeError, ValueError):

@@ -35,10 +35,11 @@ def local_frame(
     """``rows`` (tuples in ``schema``'s field order) as a DataFrame of ``schema``.
 
     Fields of string, integral, floating-point, boolean, date and timestamp types; a
-    timestamp's value must carry its time zone. A value of the wrong type, a None in a
-    non-nullable field or a row of the wrong length raises ValueError naming the field
-    (as ``createDataFrame`` would): nothing is silently turned into NULL.
+    timestamp's value must carry its time zone. A value of the wrong type or out of its
+    type's range, a None in a non-nullable field or a row of the wrong length raises
+    ValueError naming the field: nothing is silently turned into NULL or wrapped around.
     """
+    from py4j.protocol import Py4JJavaError
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, StructType
@@ -58,7 +59,7 @@ def local_frame(
     )
     try:
         java_rows = parsed._jdf.collectAsList().get(0).getList(0)
-    except Exception as exc:  # checked above; the JSON reader is the second line
+    except Py4JJavaError as exc:  # checked above; the JSON reader (FAILFAST) is the second line
         raise ValueError(f"rows do not fit the schema {schema.simpleString()}") from exc
     return _from_java_rows(spark, java_rows, schema)
 
@@ -111,6 +112,11 @@ def _json_value(name: str, data_type: DataType, value: Any) -> Any:
     if isinstance(data_type, T.ByteType | T.ShortType | T.IntegerType | T.LongType):
         if not isinstance(value, int) or isinstance(value, bool):
             raise wrong()
+        bits = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64}[data_type.simpleString()]
+        if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            raise ValueError(
+                f"field {name} ({data_type.simpleString()}): {value} is out of its range"
+            )
         return value
     if isinstance(data_type, T.FloatType | T.DoubleType):
         if not isinstance(value, float | int) or isinstance(value, bool):
