@@ -176,8 +176,12 @@ def latest_version(spark: SparkSession, path: str) -> int:
 
 def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
     """The table's properties (``detail().properties``) from the log's metadata."""
-    conf = _fresh_snapshot(spark, path).metadata().configuration()
-    as_java = spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava(conf)
+    return _string_map(spark, _fresh_snapshot(spark, path).metadata().configuration())
+
+
+def _string_map(spark: SparkSession, scala_map) -> dict[str, str]:
+    """A Scala ``Map[String, String]`` of the JVM as a Python dict."""
+    as_java = spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava(scala_map)
     return {str(k): str(v) for k, v in as_java.items()}
 
 
@@ -336,15 +340,17 @@ def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:
     return {"version": version, **metrics}
 
 
-def _commit_file(spark: SparkSession, path: str, snapshot, version: int):
+def _commit_file(spark: SparkSession, log, snapshot, version: int):
     """The commit file of ``version``: the snapshot's last delta file when it is that
     version's (a coordinated-commit table's staged file too), else ``<version>.json``
     (a checkpoint ends the log segment: it lists no delta file of its own version)."""
     names = spark._jvm.org.apache.spark.sql.delta.util.FileNames
     deltas = snapshot.logSegment().deltas()
-    if not deltas.isEmpty() and int(names.getFileVersion(deltas.last().getPath())) == version:
-        return deltas.last().getPath()
-    return names.unsafeDeltaFile(_delta_log(spark, path).logPath(), version)
+    if not deltas.isEmpty():
+        last = deltas.last().getPath()
+        if int(names.getFileVersion(last)) == version:
+            return last
+    return names.unsafeDeltaFile(log.logPath(), version)
 
 
 def _commit_metrics(
@@ -353,15 +359,12 @@ def _commit_metrics(
     """Integer operation metrics of the commit ``version``; None without a commitInfo."""
     log = _delta_log(spark, path)
     info = spark._jvm.org.apache.spark.sql.delta.DeltaHistoryManager.getCommitInfoOpt(
-        log.store(), _commit_file(spark, path, snapshot, version), log.newDeltaHadoopConf()
+        log.store(), _commit_file(spark, log, snapshot, version), log.newDeltaHadoopConf()
     )
     if not info.isDefined():
         return None
     found = info.get().operationMetrics()
-    if not found.isDefined():
-        return {}
-    as_java = spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava(found.get())
-    return _integers({str(k): str(v) for k, v in as_java.items()})
+    return _integers(_string_map(spark, found.get())) if found.isDefined() else {}
 
 
 def _history_metrics(spark: SparkSession, path: str) -> dict[str, int]:
