@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from delta.tables import DeltaTable
+
 from medallion.aggregator.job import run_aggregate
 from medallion.common.config import load_config
 from medallion.common.intervals import Interval
@@ -29,6 +31,31 @@ def gold(spark, config):
     return spark.read.format("delta").load(config.lake_path("gold", "daily"))
 
 
+def state_writes(spark, config):
+    """The save modes of gold/_state's data commits, oldest first."""
+    history = DeltaTable.forPath(spark, config.lake_path("gold", "_state")).history()
+    return [
+        r["operationParameters"]["mode"]
+        for r in sorted(history.collect(), key=lambda r: r["version"])
+        if r["operation"] == "WRITE"
+    ]
+
+
+def states(spark, config):
+    """gold/_state as sorted (source table, version) pairs."""
+    frame = spark.read.format("delta").load(config.lake_path("gold", "_state"))
+    return sorted((r["source_table"], r["source_version"]) for r in frame.collect())
+
+
+def silver_versions(spark, config):
+    """The silver tables' latest versions, from their own histories (the oracle)."""
+    return sorted(
+        (f"silver/{name}", DeltaTable.forPath(spark, config.lake_path("silver", name))
+         .history(1).first()["version"])
+        for name in ("prices", "corporate_actions")
+    )
+
+
 def run_both(spark, config, interval):
     run_transform(config, interval, spark=spark)
     return run_aggregate(config, interval, spark=spark)
@@ -48,6 +75,9 @@ def test_aggregate_full_then_noop_then_incremental(spark, tmp_path):
     assert rows[("AAPL", D1 + timedelta(days=3))]["drawdown"] == 11.0 / 12.1 - 1
     assert day2["sma_20"] is None
     before = content_hash(gold(spark, config).collect())
+    # a first run appends its state: nothing to replace, so no file list to rebuild
+    assert state_writes(spark, config) == ["Append"]
+    assert states(spark, config) == silver_versions(spark, config)
 
     again = run_both(spark, config, interval)
     assert (again.mode, again.rows_out) == ("noop", 0)
@@ -64,6 +94,9 @@ def test_aggregate_full_then_noop_then_incremental(spark, tmp_path):
     assert rows[("AAPL", D1 + timedelta(days=1))]["close_adj"] == 13.0
     assert abs(rows[("AAPL", D1 + timedelta(days=2))]["return_simple"] - (12.1 / 13 - 1)) < 1e-12
     assert rows[("AAPL", D1 + timedelta(days=3))]["drawdown"] == 11.0 / 13.0 - 1
+    # a later run replaces the state: one row per silver table, at its new version
+    assert state_writes(spark, config) == ["Append", "Overwrite"]
+    assert states(spark, config) == silver_versions(spark, config)
 
     # incremental == full recompute
     incremental = content_hash(gold(spark, config).collect())

@@ -4,6 +4,8 @@
   and table properties when it does not exist yet (never inferred from a DataFrame),
   and brings an existing table to the spec: missing nullable columns, a partitioning
   the table predates (:func:`repartition_in_place`), missing constraints.
+* :func:`tables_ensured` does the same for several tables, creating the missing ones in
+  a background thread while the caller reads its input.
 * :func:`merge_upsert` is the one MERGE the jobs use: key match plus optional
   pruning predicates on the target (so Delta skips files of other symbols/dates),
   update only when the caller's condition says the row really changed.
@@ -17,7 +19,8 @@ its tables' leases (:mod:`medallion.common.lease`) and fences before every commi
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -98,6 +101,53 @@ def ensure_table(spark: SparkSession, path: str, spec: TableSpec) -> None:
             lease.fence(path)
             spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expression})")
             logger.info("added constraint %s on %s", name, spec.name)
+
+
+@dataclass(frozen=True)
+class TableCreation:
+    """What :func:`tables_ensured` hands its block: the tables being created in the
+    background (they hold no row yet), and ``ready``, which waits for their creation
+    and re-raises its error."""
+
+    creating: frozenset[str]
+    ready: Callable[[], None]
+
+
+@contextmanager
+def tables_ensured(
+    spark: SparkSession, tables: Sequence[tuple[str, TableSpec]]
+) -> Iterator[TableCreation]:
+    """:func:`ensure_table` for each ``(path, spec)``, the missing ones in the background.
+
+    Existing tables are ensured here, in order, before the block runs: a migration must
+    finish before anything reads them. Tables that do not exist yet are created in one
+    background thread while the block runs: a first load reads and plans its input
+    meanwhile (creating the four silver tables takes ~2 s in a fresh driver, most of it
+    the JVM's first Delta command). The block calls ``ready()`` before its first write to
+    these tables and does not read the ones in ``creating`` (they are empty). Leaving the
+    block waits for the thread too, so no creation outlives the block (nor the writer's
+    lease), and a block that wrote nothing still sees a creation that failed.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    missing = []
+    for path, spec in tables:
+        if is_delta_table(spark, path):
+            ensure_table(spark, path, spec)
+        else:
+            missing.append((path, spec))
+    if not missing:
+        yield TableCreation(frozenset(), lambda: None)
+        return
+
+    def create() -> None:
+        for path, spec in missing:
+            ensure_table(spark, path, spec)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="create-tables") as pool:
+        creation = pool.submit(create)
+        yield TableCreation(frozenset(path for path, _ in missing), creation.result)
+        creation.result()
 
 
 def partition_columns(spark: SparkSession, path: str) -> list[str]:

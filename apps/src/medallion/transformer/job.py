@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 from medallion.common import faults
 from medallion.common.config import Config
-from medallion.common.delta import ensure_table, merge_upsert, table_is_empty
+from medallion.common.delta import (
+    TableCreation,
+    TableSpec,
+    ensure_table,
+    merge_upsert,
+    table_is_empty,
+    tables_ensured,
+)
 from medallion.common.frames import local_frame
 from medallion.common.intervals import Interval
 from medallion.common.lease import writer_lease
@@ -119,11 +126,20 @@ def ingest_date_of(key: str) -> date:
 
 
 # --------------------------------------------------------------------------- I/O
+def silver_tables(config: Config) -> list[tuple[str, TableSpec]]:
+    """(path, spec) of the four tables the transform writes."""
+    specs = (
+        ("prices", PRICES),
+        ("corporate_actions", CORPORATE_ACTIONS),
+        ("quarantine", QUARANTINE),
+        ("_processed", PROCESSED),
+    )
+    return [(config.lake_path("silver", name), spec) for name, spec in specs]
+
+
 def ensure_silver_tables(spark: SparkSession, config: Config) -> None:
-    ensure_table(spark, config.lake_path("silver", "prices"), PRICES)
-    ensure_table(spark, config.lake_path("silver", "corporate_actions"), CORPORATE_ACTIONS)
-    ensure_table(spark, config.lake_path("silver", "quarantine"), QUARANTINE)
-    ensure_table(spark, config.lake_path("silver", "_processed"), PROCESSED)
+    for path, spec in silver_tables(config):
+        ensure_table(spark, path, spec)
 
 
 def processed_keys(spark: SparkSession, config: Config, interval: Interval) -> set[str]:
@@ -190,16 +206,24 @@ def run_transform(
     previous_open_cost = spark.conf.get("spark.sql.files.openCostInBytes", None)
     spark.conf.set("spark.sql.files.openCostInBytes", OPEN_COST_BYTES)
     try:
-        ensure_silver_tables(spark, config)
-        done = processed_keys(spark, config, interval)
-        new = [k for k in ready if k not in done]
-        result.objects_new = len(new)
-        logger.info(
-            "transform %s: %d bronze objects listed, %d new", interval, len(ready), len(new)
-        )
-        if new:
-            with Progress("transform", len(new), "objects transformed") as progress:
-                _transform_objects(spark, config, interval, store, new, result, progress)
+        # tables missing (a first load) are created while bronze is read and planned
+        with tables_ensured(spark, silver_tables(config)) as tables:
+            manifest_path = config.lake_path("silver", "_processed")
+            done = (
+                set()
+                if manifest_path in tables.creating
+                else processed_keys(spark, config, interval)
+            )
+            new = [k for k in ready if k not in done]
+            result.objects_new = len(new)
+            logger.info(
+                "transform %s: %d bronze objects listed, %d new", interval, len(ready), len(new)
+            )
+            if new:
+                with Progress("transform", len(new), "objects transformed") as progress:
+                    _transform_objects(
+                        spark, config, interval, store, new, result, progress, tables
+                    )
     finally:
         if previous_open_cost is None:
             spark.conf.unset("spark.sql.files.openCostInBytes")
@@ -220,6 +244,7 @@ def _transform_objects(
     new: list[str],
     result: TransformResult,
     progress: Progress,
+    tables: TableCreation,
 ) -> None:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -265,6 +290,7 @@ def _transform_objects(
         action_winners = sum(int(g["winners"]) for g in groups if g["record"] == "action")
 
         progress.advance(0, "silver MERGE")
+        tables.ready()  # the first write: the tables a first load creates must exist
         transform_run = interval.run_id
         accepted = T.silver_rows(classified)
         result.rows_merged = int(bounds["n"])
