@@ -121,13 +121,18 @@ def tables_ensured(
 
     Existing tables are ensured here, in order, before the block runs: a migration must
     finish before anything reads them. Tables that do not exist yet are created in one
-    background thread while the block runs: a first load reads and plans its input
-    meanwhile (creating the four silver tables takes ~2 s in a fresh driver, most of it
-    the JVM's first Delta command). The block calls ``ready()`` before its first write to
-    these tables and does not read the ones in ``creating`` (they are empty). Leaving the
-    block waits for the thread too, so no creation outlives the block (nor the writer's
-    lease), and a block that wrote nothing still sees a creation that failed.
+    background thread while the block runs: a first load reads, plans and runs its bronze
+    query meanwhile (creating the four silver tables takes ~2 s in a fresh driver, most of
+    it the JVM's first Delta command). The block calls ``ready()`` before its first write
+    to these tables and does not read the ones in ``creating`` (they are empty).
+
+    Leaving the block waits for the thread, so no creation outlives the block (nor the
+    writer's lease), and a block that wrote nothing still sees a creation that failed.
+    A block that fails stops the creations not yet started (the next run makes them) and
+    carries a creation's own error as a note, so neither error is lost. Only a second
+    interrupt during that wait can leave the thread running past the block.
     """
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     missing = []
@@ -140,13 +145,26 @@ def tables_ensured(
         yield TableCreation(frozenset(), lambda: None)
         return
 
+    abandoned = threading.Event()
+
     def create() -> None:
         for path, spec in missing:
+            if abandoned.is_set():
+                return
             ensure_table(spark, path, spec)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="create-tables") as pool:
         creation = pool.submit(create)
-        yield TableCreation(frozenset(path for path, _ in missing), creation.result)
+        try:
+            yield TableCreation(frozenset(path for path, _ in missing), creation.result)
+        except BaseException as exc:
+            abandoned.set()
+            pool.shutdown(wait=True)
+            failed = creation.exception()
+            if failed is not None and failed is not exc:  # not the error ready() re-raised
+                logger.error("creating the missing tables failed too: %r", failed)
+                exc.add_note(f"creating the missing tables failed too: {failed!r}")
+            raise
         creation.result()
 
 
