@@ -33,7 +33,6 @@ from medallion.common.config import Config
 from medallion.common.delta import (
     TableCreation,
     TableSpec,
-    ensure_table,
     merge_upsert,
     table_is_empty,
     tables_ensured,
@@ -137,11 +136,6 @@ def silver_tables(config: Config) -> list[tuple[str, TableSpec]]:
     return [(config.lake_path("silver", name), spec) for name, spec in specs]
 
 
-def ensure_silver_tables(spark: SparkSession, config: Config) -> None:
-    for path, spec in silver_tables(config):
-        ensure_table(spark, path, spec)
-
-
 def processed_keys(spark: SparkSession, config: Config, interval: Interval) -> set[str]:
     from pyspark.sql import functions as F
 
@@ -206,7 +200,7 @@ def run_transform(
     previous_open_cost = spark.conf.get("spark.sql.files.openCostInBytes", None)
     spark.conf.set("spark.sql.files.openCostInBytes", OPEN_COST_BYTES)
     try:
-        # tables missing (a first load) are created while bronze is read and planned
+        # tables missing (a first load) are created while bronze is read, planned and run
         with tables_ensured(spark, silver_tables(config)) as tables:
             manifest_path = config.lake_path("silver", "_processed")
             done = (
